@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Everything repro and its tests need on a fresh Debian machine; skips what is there.
+# Sourced by scripts/test.sh and scripts/demo.sh; prints nothing on stdout.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+
+log() { echo "setup: $*" >&2; }
+
+# Debian packages: runtime (runc, rootlesskit, uidmap), offline base images (busybox-static),
+# tests (docker-registry, skopeo, apache2-utils for htpasswd, git).
+want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils git)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then log "missing Debian packages: ${missing[*]} (run as root or apt-get install them)"; exit 1; fi
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Python: repro itself (editable) with its test extras.
+py="${PYTHON:-python3}"
+if ! "$py" -c 'import repro, click, zstandard, oras, pytest, hypothesis' 2>/dev/null \
+   || [ "$("$py" -c 'import repro,os;print(os.path.dirname(os.path.dirname(repro.__file__)))' 2>/dev/null)" != "$root" ]; then
+  log "pip install -e .[test]"
+  "$py" -m pip install -q --disable-pip-version-check -e "$root[test]" >&2
+fi
+
+# BuildKit (pinned), built from the Go module proxy into a cache keyed by version.
+bkbin="$(bash "$here/install-buildkit.sh" | tail -n 1)"
+export PATH="$bkbin:$PATH"
