@@ -38,9 +38,9 @@ class Finding:
         for name in ("platform", "layer", "instruction", "path"):
             v = getattr(self, name)
             if v is not None:
-                out[name] = v
-        out["a"] = self.a
-        out["b"] = self.b
+                out[name] = _plain(v)
+        out["a"] = _plain(self.a)
+        out["b"] = _plain(self.b)
         if self.cause is not None:
             out["cause"] = self.cause
         if self.hint is not None:
@@ -56,4 +56,16 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "backslashreplace")
+    if isinstance(obj, str):
+        return printable(obj)
     return obj
+
+
+def printable(s: str) -> str:
+    """A name from a tar may hold bytes that are not UTF-8 (kept as surrogates): show them
+    as \\xNN escapes so JSON and terminals stay valid."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -1,0 +1,26 @@
+"""Render a report document (repro/report/document.py) in the format a reader wants."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+
+from repro.report.document import SCHEMA, build_report
+from repro.report.text import render_text
+
+
+def render_json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "text": render_text,
+    "json": render_json,
+}
+
+
+def render(doc: Mapping[str, Any], fmt: str) -> str:
+    return RENDERERS[fmt](doc)
+
+
+__all__ = ["RENDERERS", "SCHEMA", "build_report", "render", "render_json", "render_text"]

@@ -1,0 +1,131 @@
+"""Plain-text report for a terminal: grouped by platform and layer, counts at the end."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import defaultdict
+from typing import Any, Mapping
+
+_WIDTH = 60
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, str) and v.startswith("sha256:") and len(v) == 71:
+        return v[:19]
+    if isinstance(v, bool):
+        return "present" if v else "absent"
+    if v is None:
+        return "(none)"
+    s = v if isinstance(v, str) else repr(v) if not isinstance(v, (dict, list)) else _compact(v)
+    return s if len(s) <= _WIDTH else s[:_WIDTH - 1] + "…"
+
+
+def _compact(v: Any) -> str:
+    import json
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def _when(v: Any) -> str:
+    try:
+        t = float(v)
+        return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def _finding_line(f: Mapping[str, Any]) -> list[str]:
+    what = f.get("path") or f["field"]
+    fld = f["field"]
+    label = f"{what}  {fld}" if f.get("path") else fld
+    if f["field"] == "annotations" and "key" in f["detail"]:
+        label = f"annotation {f['detail']['key']}"
+    if f["field"] == "history" and "index" in f["detail"]:
+        label = f"history[{f['detail']['index']}]" + (f".{f['detail']['key']}" if "key" in f["detail"] else "")
+    a, b = _short(f.get("a")), _short(f.get("b"))
+    if fld == "presence":
+        line = f"{label}: only in {'A' if f.get('a') else 'B'}"
+    elif fld == "mtime":
+        line = f"{label}: {a} ({_when(f.get('a'))}) → {b} ({_when(f.get('b'))})"
+    else:
+        line = f"{label}: {a} → {b}"
+    lines = [line]
+    if f.get("cause"):
+        lines.append(f"    cause: {f['cause']} — {f.get('hint') or ''}".rstrip(" —"))
+    d = f.get("detail") or {}
+    if isinstance(d.get("diff"), str):
+        lines.extend("    | " + l for l in d["diff"].splitlines()[:20])
+    return lines
+
+
+def render_text(doc: Mapping[str, Any]) -> str:
+    out: list[str] = []
+    a, b = doc["inputs"]
+    out.append(f"A: {a['ref']}  ({a['kind']}, {a['digest'][:19]})")
+    out.append(f"B: {b['ref']}  ({b['kind']}, {b['digest'][:19]})")
+    pol = doc.get("policy", {})
+    if pol.get("mode") == "semantic" or pol.get("ignore"):
+        rules = ", ".join(r["name"] for r in pol.get("semantic_rules", []))
+        out.append(f"policy: {pol.get('mode')}" + (f" (ignoring {rules})" if rules else "")
+                   + (f"; --ignore {' '.join(pol['ignore'])}" if pol.get("ignore") else ""))
+    if "build" in doc:
+        bd = doc["build"]
+        out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}")
+
+    by_plat: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    top: list[Mapping[str, Any]] = []
+    for f in doc["findings"]:
+        (by_plat[f["platform"]] if f.get("platform") else top).append(f)
+    if top:
+        out.append("")
+        out.append("index")
+        for f in top:
+            out.extend("  " + l for l in _finding_line(f))
+
+    for p in doc["platforms"]:
+        name = p["platform"] + (" (attestation)" if p["role"] == "attestation" else "")
+        fs = by_plat.get(p["platform"], []) if p["role"] == "image" else [
+            f for f in by_plat.get(p["platform"], []) if f["detail"].get("role") == "attestation"]
+        if p["role"] == "image":
+            fs = [f for f in fs if f["detail"].get("role") != "attestation"]
+        out.append("")
+        if p["equal"]:
+            out.append(f"{name}: identical ({p['a']['manifest'][:19]})")
+            continue
+        if p["a"] is None or p["b"] is None:
+            out.append(f"{name}: only in {'A' if p['a'] else 'B'}")
+            continue
+        out.append(f"{name}: manifest {p['a']['manifest'][:19]} ≠ {p['b']['manifest'][:19]}"
+                   + ("  (layer counts differ: merged filesystems compared)" if p["merged"] else ""))
+        head = [f for f in fs if f["kind"] in ("index", "manifest", "config")]
+        for f in head:
+            out.extend(f"  {f['kind']}: " + l if i == 0 else "  " + l for i, l in enumerate(_finding_line(f)))
+        layer_fs: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+        for f in fs:
+            if f["kind"] in ("layer", "file"):
+                layer_fs[f.get("layer")].append(f)
+        for layer in p["layers"]:
+            lf = layer_fs.get(layer["index"], [])
+            instr = layer.get("instruction") or ""
+            status = layer["status"]
+            if status == "equal":
+                out.append(f"  layer {layer['index']}  {instr}  — equal")
+                continue
+            out.append(f"  layer {layer['index']}  {instr}  — {status}")
+            for f in lf:
+                out.extend("    " + l for l in _finding_line(f))
+        if None in layer_fs:  # merged comparison
+            out.append("  merged filesystem")
+            for f in layer_fs[None]:
+                out.extend("    " + l for l in _finding_line(f))
+
+    s = doc["summary"]
+    out.append("")
+    kinds = ", ".join(f"{k} {n}" for k, n in s["by_kind"].items())
+    ign = f"; {s['ignored']} ignored by policy" if s["ignored"] else ""
+    if doc["verdict"] == "reproducible":
+        out.append(f"REPRODUCIBLE: no differences{ign}")
+    else:
+        unexplained = s["by_cause"].get("unexplained", 0)
+        out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
+                   + (f", {unexplained} unexplained" if unexplained and unexplained != s["findings"] else "") + ign)
+    return "\n".join(out) + "\n"
