@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        cli.main(args=args, prog_name="repro", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="repro", standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:
