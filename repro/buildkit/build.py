@@ -1,0 +1,361 @@
+"""Run builds: one (`build`) or N independent ones (`build_many`), each to an OCI tarball.
+
+Every build runs with --no-cache, SOURCE_DATE_EPOCH as a build arg, and the OCI exporter
+with rewrite-timestamp, explicit media types and forced gzip; no attestations are
+requested (note: an empty `attest:provenance=` would turn provenance *on*, because
+BuildKit keys on the option's presence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import IO, Callable
+
+from repro.buildkit import procs
+from repro.buildkit.daemon import EphemeralDaemon, daemon_info
+from repro.buildkit.spec import BuildSpec, context_args, validate_spec
+from repro.buildkit.tools import Tools, find_buildkit
+from repro.buildkit.vary import Vary, perturbed_context
+from repro.errors import BuildError, InputError
+
+PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: str                        # the OCI tarball
+    buildkit_version: str            # of the daemon that built it ("v0.32.2")
+    source_date_epoch: int
+    exporter: dict[str, str]         # OCI exporter options used (without dest)
+    metadata: dict                   # buildctl --metadata-file (containerimage.digest, ...)
+    addr: str
+    daemon: str                      # e.g. "ephemeral rootful buildkitd v0.32.2 (overlayfs) at unix://..."
+    base_digests: dict[str, str]     # build-context name -> pinned digest
+    duration: float                  # seconds spent in buildctl build
+    snapshotter: str = ""
+    vary: Vary | None = None
+    context: str = ""                # the context actually sent (a perturbed copy under vary)
+    build_contexts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image_digest(self) -> str:
+        return str(self.metadata.get("containerimage.digest", ""))
+
+
+# one build --------------------------------------------------------------------------
+
+def build(spec: BuildSpec, out_tar: str, *, addr: str | None = None, progress: str = "auto",
+          vary: Vary | None = None, tools: Tools | None = None, label: str = "",
+          daemon: EphemeralDaemon | None = None, stderr: IO[str] | None = None) -> BuildResult:
+    """Build `spec` once into the OCI tarball `out_tar` (written atomically).
+
+    Daemon: `daemon` if given, else `addr`, else $BUILDKIT_HOST, else a fresh
+    EphemeralDaemon started for this build and torn down after it. `vary`: perturb the
+    inputs first (see repro.buildkit.vary). Progress goes to `stderr` (default
+    sys.stderr), prefixed with `label` if given. Raises BuildError on failure."""
+    if progress not in PROGRESS_MODES:
+        raise InputError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
+    validate_spec(spec)
+    out_tar = os.path.abspath(out_tar)
+    if not os.path.isdir(os.path.dirname(out_tar)):
+        raise InputError(f"cannot write {out_tar}: directory {os.path.dirname(out_tar)} does not exist")
+    tools = tools or find_buildkit()
+    if daemon is None and addr is None:
+        addr = os.environ.get("BUILDKIT_HOST") or None
+    if daemon is None and addr is None:
+        with EphemeralDaemon(tools=tools) as own:
+            return _build(spec, out_tar, own.addr, own, tools, progress, vary, label, stderr)
+    if daemon is not None:
+        return _build(spec, out_tar, daemon.addr, daemon, tools, progress, vary, label, stderr)
+    assert addr is not None
+    return _build(spec, out_tar, addr, None, tools, progress, vary, label, stderr)
+
+
+def _build(spec: BuildSpec, out_tar: str, addr: str, daemon: EphemeralDaemon | None, tools: Tools,
+           progress: str, vary: Vary | None, label: str, stderr: IO[str] | None) -> BuildResult:
+    info = daemon.info if daemon is not None and daemon.info.worker_id else daemon_info(tools, addr)
+    ctx = context_args(spec.build_contexts)
+    exporter = spec.exporter_options()
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-build-"))
+        context, dockerfile = os.path.abspath(spec.context), os.path.abspath(spec.dockerfile_path())
+        if vary is not None:
+            context, dockerfile = perturbed_context(context, dockerfile, spec.source_date_epoch, vary, work)
+        fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
+                                    dir=os.path.dirname(out_tar))
+        os.close(fd)
+        stack.callback(_unlink_quietly, part)
+        meta_path = os.path.join(work, "metadata.json")
+        sink = stderr or sys.stderr
+        argv = _buildctl_argv(tools, addr, spec, context, dockerfile, ctx.args, exporter, part, meta_path,
+                              progress_mode(progress, label, sink))
+        if vary is not None and vary.delay > 0:
+            time.sleep(vary.delay)  # a gap in wall-clock time before this build starts
+        started = time.monotonic()
+        code, lines = _run_buildctl(argv, progress, label, sink)
+        duration = time.monotonic() - started
+        if code != 0:
+            raise _build_error(code, lines, addr, daemon)
+        try:
+            with open(meta_path) as f:
+                metadata = json.load(f)
+        except (OSError, ValueError):
+            metadata = {}
+        if os.path.getsize(part) == 0:
+            raise BuildError(f"buildctl reported success but wrote an empty {out_tar}")
+        os.replace(part, out_tar)
+    return BuildResult(
+        path=out_tar, buildkit_version=info.buildkit_version, source_date_epoch=int(spec.source_date_epoch or 0),
+        exporter=exporter, metadata=metadata, addr=addr,
+        daemon=daemon.describe() if daemon is not None else f"buildkitd {info.buildkit_version} at {addr}",
+        base_digests=dict(ctx.base_digests), duration=duration, snapshotter=info.snapshotter, vary=vary,
+        context=context if vary is not None else os.path.abspath(spec.context),
+        build_contexts=dict(ctx.sources))
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _csv_field(value: str) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([value])
+    return buf.getvalue()
+
+
+def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
+    """buildctl's --progress for ours: quiet is plain, captured and not shown; auto is a
+    tty display on a terminal unless several builds share it (label), else plain."""
+    if progress == "quiet" or (progress == "auto" and label):
+        return "plain"
+    if progress == "auto":
+        with contextlib.suppress(AttributeError, ValueError):
+            return "tty" if sink.isatty() else "plain"
+        return "plain"
+    return progress
+
+
+def _buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, dockerfile: str,
+                   ctx_args: tuple[str, ...], exporter: dict[str, str], dest: str, meta_path: str,
+                   mode: str) -> list[str]:
+    output = ",".join(_csv_field(f"{k}={v}") for k, v in [("type", "oci"), ("dest", dest), *exporter.items()])
+    argv = [tools.buildctl, "--addr", addr, "build", "--progress", mode, "--frontend", "dockerfile.v0",
+            "--local", f"context={context}", "--local", f"dockerfile={os.path.dirname(dockerfile)}",
+            "--opt", f"filename={os.path.basename(dockerfile)}",
+            "--opt", f"build-arg:SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
+    for arg in spec.build_args:
+        argv += ["--opt", f"build-arg:{arg}"]
+    if spec.target:
+        argv += ["--opt", f"target={spec.target}"]
+    if spec.platforms:
+        argv += ["--opt", "platform=" + ",".join(spec.platforms)]
+    argv += list(ctx_args)
+    for secret in spec.secrets:
+        argv += ["--secret", secret]
+    for ssh in spec.ssh:
+        argv += ["--ssh", ssh]
+    argv += ["--no-cache", "--output", output, "--metadata-file", meta_path]
+    return argv
+
+
+def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str]) -> tuple[int, list[str]]:
+    """Run buildctl; show its progress on `sink` unless quiet; return (exit code, last lines)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "SOURCE_DATE_EPOCH")}
+    tail: deque[str] = deque(maxlen=400)
+    show = progress != "quiet"
+    prefix = f"[{label}] " if label else ""
+    use_pty = argv[argv.index("--progress") + 1] == "tty"
+    if use_pty:
+        master, slave = os.openpty()
+        _copy_winsize(sink, slave)
+        out_target: int = slave
+    else:
+        master = slave = -1
+        out_target = subprocess.PIPE
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_target, stderr=subprocess.STDOUT
+                                if not use_pty else slave, env=env)
+    except OSError as e:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        raise BuildError(f"cannot run buildctl: {e}") from None
+    try:
+        if use_pty:
+            os.close(slave)
+            _pump_pty(master, sink if show else None, tail)
+        else:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip("\n")
+                tail.append(_ANSI.sub("", line))
+                if show:
+                    sink.write(prefix + line + "\n")
+                    sink.flush()
+        return proc.wait(), list(tail)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if use_pty:
+            with contextlib.suppress(OSError):
+                os.close(master)
+
+
+def _pump_pty(master: int, sink: IO[str] | None, tail: deque[str]) -> None:
+    partial = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side
+            data = b""
+        if not data:
+            break
+        if sink is not None:
+            with contextlib.suppress(AttributeError, ValueError):
+                sink.buffer.write(data)  # type: ignore[attr-defined]
+                sink.flush()
+        partial += data
+        *lines, partial = partial.split(b"\n")
+        for line in lines:
+            tail.append(_ANSI.sub("", line.decode(errors="replace")))
+    if partial:
+        tail.append(_ANSI.sub("", partial.decode(errors="replace")))
+
+
+def _copy_winsize(sink: IO[str], fd: int) -> None:
+    import fcntl
+    import termios
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        size = fcntl.ioctl(sink.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
+
+
+def buildkit_error_lines(lines: list[str]) -> list[str]:
+    """BuildKit's own error lines from buildctl's output: the final `error: ...` and the
+    progress `ERROR:` lines, in order, without duplicates."""
+    found: list[str] = []
+    for line in lines:
+        text = line.strip()
+        text = re.sub(r"^#\d+\s+(\d+\.\d+\s+)?", "", text)
+        if text.startswith("error:") or text.startswith("ERROR:") or " ERROR:" in text[:20]:
+            text = text.split(":", 1)[1].strip() if text.lower().startswith("error:") else text
+            if text and text not in found:
+                found.append(text)
+    return found
+
+
+def _build_error(code: int, lines: list[str], addr: str, daemon: EphemeralDaemon | None) -> BuildError:
+    errors = buildkit_error_lines(lines) or [ln.strip() for ln in lines[-5:] if ln.strip()] or [f"exit status {code}"]
+    message = "; ".join(errors[-3:])
+    if daemon is not None and not daemon.alive():
+        status = daemon.proc.returncode if daemon.proc is not None else None
+        err = BuildError(f"buildkitd at {addr} died during the build (status {status}): {message}; "
+                         f"daemon log: {daemon.log_tail(6)}")
+    else:
+        err = BuildError(f"build failed: {message}")
+    err.output_tail = lines  # type: ignore[attr-defined]
+    return err
+
+
+# N builds -------------------------------------------------------------------------
+
+def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] | list[str] = (),
+               vary: bool | Vary = False, progress: str = "auto", tools: Tools | None = None,
+               stderr: IO[str] | None = None, daemon_factory: Callable[[], EphemeralDaemon] | None = None,
+               ) -> list[BuildResult]:
+    """N independent builds of `spec` into out_dir/build-1.tar ... build-N.tar.
+
+    Default: each build on its own fresh EphemeralDaemon, all in parallel. With `addrs`,
+    build i runs on addrs[i % len(addrs)] (builds sharing an address run one after the
+    other, so the daemon's solver cannot merge them). `vary`: build 2..N see perturbed
+    inputs (a Vary, or True for Vary()), build 1 the inputs as they are.
+    """
+    if n < 1:
+        raise InputError(f"--builds must be at least 1, not {n}")
+    validate_spec(spec)
+    os.makedirs(out_dir, exist_ok=True)
+    tools = tools or find_buildkit()
+    base_vary = Vary() if vary is True else (vary or None)
+    procs.install_signal_handlers()  # SIGTERM unwinds the main thread, which closes the daemons below
+    paths = [os.path.join(out_dir, f"build-{i + 1}.tar") for i in range(n)]
+    varies = [None if i == 0 or base_vary is None else replace(base_vary, index=i) for i in range(n)]
+    labels = [f"build {i + 1}" if n > 1 else "" for i in range(n)]
+    lock = threading.Lock()
+    sink: IO[str] = _LockedSink(stderr or sys.stderr, threading.Lock()) if n > 1 else (stderr or sys.stderr)
+    daemons: list[EphemeralDaemon] = []
+    closers: list[Callable[[], None]] = []
+
+    def one(i: int) -> BuildResult:
+        if addrs:
+            return build(spec, paths[i], addr=addrs[i % len(addrs)], progress=progress, vary=varies[i],
+                         tools=tools, label=labels[i], stderr=sink)
+        d = daemon_factory() if daemon_factory else EphemeralDaemon(tools=tools)
+        with lock:
+            daemons.append(d)
+            closers.append(d.close)
+        with d:
+            return build(spec, paths[i], daemon=d, progress=progress, vary=varies[i], tools=tools,
+                         label=labels[i], stderr=sink)
+
+    if addrs:
+        groups: dict[str, list[int]] = {}
+        for i in range(n):
+            groups.setdefault(addrs[i % len(addrs)], []).append(i)
+        tasks: list[Callable[[], list[tuple[int, BuildResult]]]] = [
+            (lambda idx=idx: [(i, one(i)) for i in idx]) for idx in groups.values()]
+    else:
+        tasks = [(lambda i=i: [(i, one(i))]) for i in range(n)]
+    results: dict[int, BuildResult] = {}
+    with procs.closing_on_interrupt(closers):
+        with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="repro-build") as pool:
+            futures = [pool.submit(task) for task in tasks]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f in done and f.exception() is not None]
+            if failed:  # stop the others (their daemons go away) and report the first failure
+                for close in list(closers):
+                    with contextlib.suppress(Exception):
+                        close()
+                wait(futures)
+                raise failed[0].exception()  # type: ignore[misc]
+            for future in futures:
+                for i, result in future.result():
+                    results[i] = result
+    return [results[i] for i in range(n)]
+
+
+class _LockedSink:
+    """A text stream several build threads write progress lines to."""
+
+    def __init__(self, stream: IO[str], lock: threading.Lock) -> None:
+        self._stream, self._lock = stream, lock
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
