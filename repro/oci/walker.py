@@ -1,0 +1,413 @@
+"""The generic walk from a root to verified ManifestImages, shared by every source.
+
+This is go-containerregistry's `partial` idea: a source only provides blobs by digest
+(`Blobs`: stored size, raw stream) and its root (index.json, or a synthesised manifest);
+everything else — index → nested indexes → manifests → config → LayerRefs, and every
+check on the way — is here, once, so all sources are equally suspicious.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Iterator, Mapping, Protocol, Sequence
+
+import zlib
+import zstandard
+
+from repro.errors import FormatError, InputError, IntegrityError, ReproError
+from repro.oci import model as m
+from repro.oci.compression import compression_of, decompress
+from repro.oci.history import layer_instructions
+from repro.oci.limits import Limits
+from repro.oci.verify import CHUNK, VerifyingReader, parse_json, short
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"  # BuildKit and docker save write both
+IMAGE_CONFIG_TYPES = frozenset({m.OCI_CONFIG, m.DOCKER_CONFIG})
+
+
+class Blobs(Protocol):
+    """What a source must provide: content-addressed blobs, unverified."""
+
+    def size(self, digest: str) -> int | None:
+        """Stored size of the blob, None if it is missing."""
+
+    def open(self, digest: str) -> BinaryIO:
+        """The stored bytes; the caller verifies them."""
+
+    def close(self) -> None: ...
+
+
+class SourceImage:
+    """The Image every source returns (see model.Image)."""
+
+    def __init__(
+        self,
+        ref: str,
+        kind: str,
+        digest: str,
+        index: Mapping[str, Any] | None,
+        manifests: Sequence[m.ManifestImage],
+        blobs: Blobs,
+        limits: Limits,
+    ) -> None:
+        self.ref, self.kind, self.digest, self.index = ref, kind, digest, index
+        self.manifests = tuple(manifests)
+        self._blobs = blobs
+        self._limits = limits
+        self._closed = False
+
+    def _label(self, layer: m.LayerRef) -> str:
+        for mi in self.manifests:
+            if layer in mi.layers:
+                if mi.is_attestation:
+                    return f"layer {layer.index} of attestation manifest {short(mi.descriptor.digest)}"
+                if mi.platform is not None:
+                    return f"layer {layer.index} of {mi.platform}"
+                return f"layer {layer.index} of manifest {short(mi.descriptor.digest)}"
+        return f"layer {layer.index} ({short(layer.descriptor.digest)})"
+
+    @contextmanager
+    def open_layer(self, layer: m.LayerRef) -> Iterator[BinaryIO]:
+        """The uncompressed layer tar (or, for a non-tar layer such as an attestation
+        payload, the blob itself), verified against digest, size and diffID at EOF."""
+        if self._closed:
+            raise InputError(f"{self.ref}: image is closed")
+        label = self._label(layer)
+        desc = layer.descriptor
+        stream = _Guarded(open_verified(self._blobs, desc), label)
+        try:
+            compression = compression_of(desc.media_type)
+            if compression is not None:
+                stream = _Guarded(decompress(stream, compression, label), label)
+                # an uncompressed blob whose digest is its diffID is already being hashed
+                if not (compression == "none" and layer.diff_id == desc.digest):
+                    stream = _Guarded(
+                        VerifyingReader(stream, layer.diff_id, None, label, "diffID", self._limit(label)), label
+                    )
+            yield stream
+        finally:
+            stream.close()
+
+    def _limit(self, label: str) -> Any:
+        limit = self._limits.max_layer_bytes
+
+        def check(count: int) -> None:
+            if count > limit:
+                raise self._limits.exceeded("max_layer_bytes", f"{label}: uncompressed size")
+
+        return check
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._blobs.close()
+
+    def __enter__(self) -> "SourceImage":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} image {self.ref} {self.digest}>"
+
+
+def open_verified(blobs: Blobs, desc: m.Descriptor) -> VerifyingReader:
+    try:
+        raw = blobs.open(desc.digest)
+    except KeyError:
+        raise IntegrityError(f"blob {desc.digest} is missing") from None
+    except OSError as e:
+        raise IntegrityError(f"blob {desc.digest}: cannot read: {e.strerror or e}") from None
+    return VerifyingReader(raw, desc.digest, desc.size, f"blob {desc.digest}")
+
+
+class _Guarded:
+    """Turns low-level read errors (OSError from a vanished file, a decompressor's own
+    exceptions) into one-line ReproErrors, so no raw exception reaches a caller."""
+
+    def __init__(self, inner: Any, label: str) -> None:
+        self._inner, self._label = inner, label
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._inner.read(size)
+        except ReproError:
+            raise
+        except OSError as e:
+            raise InputError(f"{self._label}: read failed: {e.strerror or e}") from None
+        except (ValueError, EOFError, zlib.error, zstandard.ZstdError) as e:
+            raise FormatError(f"{self._label}: read failed: {e}") from None
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        except OSError:
+            pass
+
+
+class Walker:
+    """Walks documents from a root, verifying each blob before it is parsed."""
+
+    def __init__(self, blobs: Blobs, limits: Limits) -> None:
+        self.blobs, self.limits = blobs, limits
+        self.documents = 0
+        self.manifests: list[m.ManifestImage] = []
+        self.root_index: Mapping[str, Any] | None = None  # the first index document read
+
+    # -- blobs ---------------------------------------------------------------
+
+    def check_stored(self, desc: m.Descriptor, what: str) -> None:
+        """Cheap open-time check: the blob exists and has the size its descriptor says."""
+        stored = self.blobs.size(desc.digest)
+        if stored is None:
+            raise IntegrityError(f"{what}: blob {desc.digest} is missing")
+        if stored != desc.size:
+            raise IntegrityError(
+                f"{what}: blob {desc.digest} has {stored} bytes but its descriptor says {desc.size}"
+            )
+
+    def read_json(self, desc: m.Descriptor, what: str) -> Any:
+        """A whole JSON document, verified against its descriptor before parsing."""
+        if desc.size > self.limits.max_json_bytes:
+            raise self.limits.exceeded("max_json_bytes", f"{what}: {desc.size} bytes")
+        self.check_stored(desc, what)
+        reader = _Guarded(open_verified(self.blobs, desc), what)
+        try:
+            data = b"".join(iter(lambda: reader.read(CHUNK), b""))
+        finally:
+            reader.close()
+        return parse_json(data, what)
+
+    def hash_layer(self, desc: m.Descriptor) -> None:
+        reader = _Guarded(open_verified(self.blobs, desc), f"blob {desc.digest}")
+        try:
+            while reader.read(CHUNK):
+                pass
+        finally:
+            reader.close()
+
+    # -- documents -------------------------------------------------------------
+
+    def visit(self, desc: m.Descriptor, depth: int, strict: bool) -> None:
+        """Walk one descriptor from an index; unknown media types are skipped as the
+        OCI spec asks of index entries, except at the root (`strict`)."""
+        self.documents += 1
+        if self.documents > self.limits.max_manifests:
+            raise self.limits.exceeded("max_manifests", f"image lists {self.documents} documents")
+        if desc.media_type in m.INDEX_TYPES:
+            if depth >= self.limits.max_index_depth:
+                raise self.limits.exceeded("max_index_depth", f"index {short(desc.digest)}: nesting")
+            what = f"index {short(desc.digest)}"
+            doc = self.read_json(desc, what)
+            children = parse_index(doc, what, desc.media_type)
+            if self.root_index is None:
+                self.root_index = m.freeze(doc)
+            for child in children:
+                self.visit(child, depth + 1, strict=False)
+        elif desc.media_type in m.MANIFEST_TYPES:
+            self.manifests.append(self.manifest(desc))
+        elif strict:
+            raise FormatError(f"descriptor {short(desc.digest)}: unknown media type {desc.media_type!r}")
+
+    def manifest(self, desc: m.Descriptor) -> m.ManifestImage:
+        what = f"manifest {short(desc.digest)}"
+        doc = self.read_json(desc, what)
+        _check_document(doc, what, desc.media_type)
+        config_desc = m.Descriptor.from_json(doc.get("config"), f"{what}: config")
+        raw_layers = doc.get("layers")
+        if not isinstance(raw_layers, list):
+            raise FormatError(f"{what}: layers is not a list")
+        if len(raw_layers) > self.limits.max_layers:
+            raise self.limits.exceeded("max_layers", f"{what}: {len(raw_layers)} layers")
+        layers = [m.Descriptor.from_json(l, f"{what}: layers[{i}]") for i, l in enumerate(raw_layers)]
+
+        attests = _attests(desc, doc, what)
+        is_image = attests is None
+        if is_image and config_desc.media_type not in IMAGE_CONFIG_TYPES:
+            raise FormatError(f"{what}: config.mediaType {config_desc.media_type!r} is not an image config")
+        for i, layer in enumerate(layers):
+            if is_image and compression_of(layer.media_type) is None:
+                raise FormatError(f"{what}: layers[{i}].mediaType: unknown layer media type {layer.media_type!r}")
+            if layer.size > self.limits.max_layer_bytes:
+                raise self.limits.exceeded("max_layer_bytes", f"{what}: layers[{i}]: {layer.size} bytes")
+            self.check_stored(layer, f"{what}: layers[{i}]")
+
+        config_what = f"config {short(config_desc.digest)}"
+        if is_image:
+            config = self.read_json(config_desc, config_what)
+            diff_ids, instructions = _image_config(config, config_what, len(layers))
+        else:
+            # attestation/artifact: verify the config blob, but it need not be an image config
+            try:
+                config = self.read_json(config_desc, config_what)
+            except FormatError:
+                config = {}
+            if not isinstance(config, dict) or config_desc.media_type not in IMAGE_CONFIG_TYPES:
+                config = {}
+            diff_ids = [l.digest for l in layers]  # payloads are not tars: no diffIDs
+            instructions = [None] * len(layers)
+
+        platform = desc.platform
+        if platform is None and is_image:
+            platform = _config_platform(config)
+        refs = tuple(
+            m.LayerRef(i, layers[i], diff_ids[i], instructions[i]) for i in range(len(layers))
+        )
+        return m.ManifestImage(
+            descriptor=desc,
+            platform=platform,
+            manifest=m.freeze(doc),
+            config_descriptor=config_desc,
+            config=m.freeze(config),
+            layers=refs,
+            attests=attests,
+        )
+
+
+def _check_document(doc: Any, what: str, media_type: str | None) -> None:
+    if not isinstance(doc, dict):
+        raise FormatError(f"{what}: not a JSON object")
+    version = doc.get("schemaVersion")
+    if version != 2 or isinstance(version, bool):
+        raise FormatError(f"{what}: schemaVersion is {version!r}, not 2")
+    declared = doc.get("mediaType")
+    if declared is not None and media_type is not None and declared != media_type:
+        raise FormatError(f"{what}: mediaType {declared!r} differs from its descriptor's {media_type!r}")
+
+
+def parse_index(doc: Any, what: str, media_type: str | None) -> list[m.Descriptor]:
+    _check_document(doc, what, media_type)
+    manifests = doc.get("manifests")
+    if not isinstance(manifests, list):
+        raise FormatError(f"{what}: manifests is not a list")
+    return [m.Descriptor.from_json(d, f"{what}: manifests[{i}]") for i, d in enumerate(manifests)]
+
+
+def _attests(desc: m.Descriptor, doc: Mapping[str, Any], what: str) -> str | None:
+    """For a BuildKit attestation manifest (or an OCI 1.1 artifact with a subject), the
+    digest of the image manifest it describes."""
+    if desc.is_attestation:
+        return m.check_digest(desc.annotations.get(m.ATTESTATION_REF_DIGEST), f"{what}: {m.ATTESTATION_REF_DIGEST}")
+    subject = doc.get("subject")
+    if subject is not None:
+        return m.Descriptor.from_json(subject, f"{what}: subject").digest
+    return None
+
+
+def _image_config(config: Any, what: str, layer_count: int) -> tuple[list[str], list[str | None]]:
+    if not isinstance(config, dict):
+        raise FormatError(f"{what}: not a JSON object")
+    rootfs = config.get("rootfs")
+    if not isinstance(rootfs, dict):
+        raise FormatError(f"{what}: rootfs is not an object")
+    diff_ids = rootfs.get("diff_ids")
+    if not isinstance(diff_ids, list):
+        raise FormatError(f"{what}: rootfs.diff_ids is not a list")
+    for i, d in enumerate(diff_ids):
+        m.check_digest(d, f"{what}: rootfs.diff_ids[{i}]")
+    if len(diff_ids) != layer_count:
+        raise FormatError(
+            f"{what}: rootfs.diff_ids has {len(diff_ids)} entries but the manifest has {layer_count} layers"
+        )
+    history = config.get("history")
+    if history is not None and not isinstance(history, list):
+        raise FormatError(f"{what}: history is not a list")
+    return diff_ids, layer_instructions(history, layer_count)
+
+
+def _config_platform(config: Mapping[str, Any]) -> m.Platform | None:
+    os_, arch = config.get("os"), config.get("architecture")
+    if not (isinstance(os_, str) and isinstance(arch, str) and os_ and arch):
+        return None
+    variant, osv = config.get("variant", ""), config.get("os.version", "")
+    return m.Platform(
+        os_, arch, variant if isinstance(variant, str) else "", osv if isinstance(osv, str) else ""
+    )
+
+
+def build_image(
+    ref: str,
+    kind: str,
+    blobs: Blobs,
+    roots: Sequence[m.Descriptor],
+    limits: Limits,
+    verify_all: bool,
+    *,
+    digest: str,
+    index: Mapping[str, Any] | None = None,
+) -> SourceImage:
+    """Walk `roots` and return the opened image; closes `blobs` on failure.
+
+    `index` is the top-level index when the caller has it (index.json itself); else,
+    for a single root that is an index, that index document.
+    """
+    try:
+        walker = Walker(blobs, limits)
+        for root in roots:
+            walker.visit(root, 0, strict=True)
+        if index is None and len(roots) == 1 and roots[0].media_type in m.INDEX_TYPES:
+            index = walker.root_index
+        if verify_all:
+            seen: set[str] = set()
+            for mi in walker.manifests:
+                for layer in mi.layers:
+                    if layer.descriptor.digest not in seen:
+                        seen.add(layer.descriptor.digest)
+                        walker.hash_layer(layer.descriptor)
+        return SourceImage(ref, kind, digest, index, walker.manifests, blobs, limits)
+    except BaseException:
+        blobs.close()
+        raise
+
+
+def open_from_index_json(
+    ref: str, kind: str, blobs: Blobs, data: bytes, refname: str, limits: Limits, verify_all: bool, label: str
+) -> SourceImage:
+    """An OCI layout's root: index.json, with the image chosen by REFNAME if given.
+
+    One chosen descriptor is the image (its digest is the image digest, as skopeo and
+    registries see it). Several unnamed ones (platform manifests listed directly, as some
+    tools write) make index.json itself the top-level index, digested as stored.
+    """
+    try:
+        what = f"{label}: index.json"
+        doc = parse_json(data, what)
+        descs = parse_index(doc, what, m.OCI_INDEX if isinstance(doc, dict) and "mediaType" in doc else None)
+        roots = _select(descs, refname, label, kind)
+    except BaseException:
+        blobs.close()
+        raise
+    if len(roots) == 1:
+        return build_image(ref, kind, blobs, roots, limits, verify_all, digest=roots[0].digest)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    return build_image(ref, kind, blobs, roots, limits, verify_all, digest=digest, index=m.freeze(doc))
+
+
+def _name(desc: m.Descriptor) -> str:
+    return desc.annotations.get(CONTAINERD_NAME) or desc.annotations.get(REF_NAME) or ""
+
+
+def _select(descs: list[m.Descriptor], refname: str, label: str, kind: str) -> list[m.Descriptor]:
+    names = sorted({_name(d) for d in descs if _name(d)})
+    if refname:
+        chosen = [
+            d for d in descs if refname in (d.annotations.get(REF_NAME), d.annotations.get(CONTAINERD_NAME))
+        ]
+        if not chosen:
+            listed = ", ".join(names) if names else "none"
+            raise InputError(f"{label}: no image named {refname!r} in index.json (names: {listed})")
+        return chosen
+    if not descs:
+        raise InputError(f"{label}: index.json lists no images")
+    if len(descs) > 1 and len(names) > 1:
+        raise InputError(
+            f"{label}: index.json holds {len(names)} images; choose one with {kind}:PATH:NAME "
+            f"(names: {', '.join(names)})"
+        )
+    return descs
