@@ -1,0 +1,95 @@
+"""Markdown report that fits a CI step summary (GitHub's GITHUB_STEP_SUMMARY, GitLab notes):
+verdict first, a table per platform and layer, details collapsed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Mapping
+
+
+def _cell(v: Any, width: int = 48) -> str:
+    if isinstance(v, bool):
+        s = "present" if v else "absent"
+    elif v is None:
+        s = "—"
+    elif isinstance(v, str) and v.startswith("sha256:") and len(v) == 71:
+        s = v[:19]
+    else:
+        s = v if isinstance(v, str) else str(v)
+    if len(s) > width:
+        s = s[:width - 1] + "…"
+    return "`" + s.replace("`", "'").replace("|", "\\|").replace("\n", "⏎") + "`" if s != "—" else s
+
+
+def _esc(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    s = doc["summary"]
+    ok = doc["verdict"] == "reproducible"
+    out = [f"## {'✅ Reproducible' if ok else '❌ Not reproducible'}", ""]
+    a, b = doc["inputs"]
+    if ok:
+        out.append("The two images are identical" + (" under the policy below." if s["ignored"] else "."))
+    else:
+        kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
+        out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
+                   f"{s['by_cause'].get('unexplained', 0)} unexplained.")
+    out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
+            f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
+            f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]
+    pol = doc.get("policy", {})
+    if pol.get("mode") == "semantic" or pol.get("ignore") or s["ignored"]:
+        rules = ", ".join(r["name"] for r in pol.get("semantic_rules", [])) or "none"
+        out.append(f"Policy: **{pol.get('mode')}**; semantic rules: {rules}; ignored globs: "
+                   f"{', '.join(_cell(g) for g in pol.get('ignore', [])) or 'none'}; "
+                   f"{s['ignored']} finding(s) set aside.")
+        out.append("")
+    if "build" in doc:
+        bd = doc["build"]
+        out.append(f"Built with BuildKit {bd.get('buildkit_version', '?')}, "
+                   f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`.")
+        out.append("")
+
+    if doc["findings"]:
+        causes = {k: n for k, n in s["by_cause"].items()}
+        out += ["| cause | findings |", "|---|---|"]
+        out += [f"| {c} | {n} |" for c, n in sorted(causes.items(), key=lambda kv: -kv[1])]
+        out.append("")
+
+    groups: dict[tuple[Any, Any], list[Mapping[str, Any]]] = defaultdict(list)
+    for f in doc["findings"]:
+        groups[(f.get("platform"), f.get("layer") if f["kind"] in ("layer", "file") else "head")].append(f)
+    instr = {}
+    for p in doc["platforms"]:
+        for l in p["layers"]:
+            instr[(p["platform"], l["index"])] = l.get("instruction")
+    for (plat, layer), fs in groups.items():
+        if layer == "head":
+            title = f"{plat or 'index'}: index, manifest and config"
+        elif layer is None:
+            title = f"{plat}: merged filesystem"
+        else:
+            title = f"{plat}: layer {layer} — `{_esc(instr.get((plat, layer)) or '')}`"
+        out += [f"### {title}", "", "| path / field | what | A | B | cause |", "|---|---|---|---|---|"]
+        for f in fs:
+            det = f.get("detail", {})
+            if f["field"] == "history" and "index" in det:
+                what = f"history[{det['index']}]" + (f".{det['key']}" if "key" in det else "")
+            else:
+                what = f["field"] + (f" `{det['key']}`" if "key" in det else "")
+            out.append(f"| {_cell(f.get('path') or f['kind'])} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
+                       f"| {f.get('cause') or 'unexplained'} |")
+        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff")]
+        if hints:
+            out += ["", "<details><summary>Hints and inner differences</summary>", ""]
+            for f in hints:
+                out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
+                           f"{_esc(f.get('hint') or '')}")
+                d = f.get("detail", {}).get("diff")
+                if isinstance(d, str):
+                    out += ["", "  ```diff", *["  " + l for l in d.splitlines()[:40]], "  ```"]
+            out += ["", "</details>"]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
