@@ -49,6 +49,8 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Write the report to FILE (atomically) instead of stdout."),
         click.option("--verify-all", is_flag=True,
                      help="Also hash layer blobs that the comparison does not need to read."),
+        click.option("--attest", "attest", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Write an in-toto Statement (SLSA Verification Summary v1) of the verdict to FILE."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -88,10 +90,17 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
     return build_report(result, build=build, findings=findings, extra=extra), result
 
 
-def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = False) -> int:
-    """Render and write the report; return the exit code (0 reproducible, 1 not)."""
+def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = False,
+         attest: str | None = None) -> int:
+    """Render and write the report (and the attestation); return the exit code
+    (0 reproducible, 1 not)."""
     from repro.atomic import atomic_write
     from repro.report import render
+
+    if attest:
+        from repro.attest import render_statement
+
+        atomic_write(attest, render_statement(doc))
 
     text = render(doc, fmt)
     if output:
@@ -122,7 +131,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("image_b")
 @report_options
 def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignore: tuple[str, ...], fmt: str,
-         output: str | None, verify_all: bool) -> None:
+         output: str | None, verify_all: bool, attest: str | None) -> None:
     """Compare two existing images and explain every difference.
 
     IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH or a bare
@@ -131,7 +140,7 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
     with open_images(image_a, image_b, verify_all) as stack:
         a, b = stack.images  # type: ignore[attr-defined]
         doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore)
-        code = emit(doc, fmt, output)
+        code = emit(doc, fmt, output, attest=attest)
     sys.exit(code)
 
 
