@@ -25,6 +25,7 @@ from urllib.parse import unquote_to_bytes
 
 from repro.errors import FormatError, LimitError, ReproError
 from repro.oci.model import Entry
+from repro.oci.verify import BlobIntegrityError
 
 CHUNK = 1 << 20
 BLOCK = 512
@@ -176,12 +177,29 @@ def iter_entries(
     reader = _Reader(stream)
     try:
         yield from _walk(reader, capture_limit, max_entries)
+    except FormatError as e:
+        # a corrupt tar in a tampered layer: report the tampering (the verifying stream
+        # raises IntegrityError at EOF) rather than its symptom
+        blamed = _integrity_error(reader)
+        if blamed is not None:
+            raise blamed from e
+        raise
     except ReproError:
         raise
     except OSError as e:
         raise FormatError(f"layer tar: read failed at byte {reader.offset}: {e.strerror or e}") from None
     except (ValueError, UnicodeError, EOFError) as e:
         raise FormatError(f"layer tar: unreadable at byte {reader.offset}: {e}") from None
+
+
+def _integrity_error(reader: _Reader) -> BlobIntegrityError | None:
+    try:
+        reader.drain()
+    except BlobIntegrityError as e:
+        return e
+    except (ReproError, OSError, ValueError, EOFError):
+        pass
+    return None
 
 
 def _walk(reader: _Reader, capture_limit: int, max_entries: int) -> Iterator[tuple[Entry, bytes | None]]:

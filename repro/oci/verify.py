@@ -18,6 +18,13 @@ from repro.errors import FormatError, IntegrityError, ReproError
 CHUNK = 1 << 20  # large reads: hashlib and zlib release the GIL on big buffers
 
 
+class BlobIntegrityError(IntegrityError):
+    """Stored bytes do not match their descriptor (digest or size): the blob was changed.
+
+    Told apart from a diffID mismatch because a corrupt stream is blamed on the blob
+    only when the blob itself is wrong."""
+
+
 def short(digest: str) -> str:
     """`sha256:0123456789ab…` for messages; the full digest is rarely useful on one line."""
     algo, _, hexpart = digest.partition(":")
@@ -73,7 +80,7 @@ class VerifyingReader(io.RawIOBase):
         if data:
             self.count += len(data)
             if self._size is not None and self.count > self._size:
-                raise IntegrityError(
+                raise self._error(
                     f"{self._label}: size mismatch: more than the {self._size} bytes its descriptor says"
                 )
             if self._on_count is not None:
@@ -99,7 +106,7 @@ class VerifyingReader(io.RawIOBase):
         if self.verified:
             return
         if self._size is not None and self.count != self._size:
-            raise IntegrityError(
+            raise self._error(
                 f"{self._label}: size mismatch: descriptor says {self._size} bytes, blob has {self.count}"
             )
         algo = self._digest.partition(":")[0]
@@ -109,8 +116,11 @@ class VerifyingReader(io.RawIOBase):
                 raise IntegrityError(
                     f"{self._label}: diffID mismatch: config says {short(self._digest)}, content is {short(actual)}"
                 )
-            raise IntegrityError(f"{self._label}: digest mismatch: content hashes to {short(actual)}")
+            raise self._error(f"{self._label}: digest mismatch: content hashes to {short(actual)}")
         self.verified = True
+
+    def _error(self, message: str) -> IntegrityError:
+        return BlobIntegrityError(message) if self._kind == "blob" else IntegrityError(message)
 
     def close(self) -> None:
         try:

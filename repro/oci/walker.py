@@ -20,7 +20,7 @@ from repro.oci import model as m
 from repro.oci.compression import compression_of, decompress
 from repro.oci.history import layer_instructions
 from repro.oci.limits import Limits
-from repro.oci.verify import CHUNK, VerifyingReader, parse_json, short
+from repro.oci.verify import CHUNK, BlobIntegrityError, VerifyingReader, parse_json, short
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"  # BuildKit and docker save write both
@@ -76,16 +76,16 @@ class SourceImage:
             raise InputError(f"{self.ref}: image is closed")
         label = self._label(layer)
         desc = layer.descriptor
-        stream = _Guarded(open_verified(self._blobs, desc), label)
+        blob = _Guarded(open_verified(self._blobs, desc), label)
+        stream: Any = blob
         try:
             compression = compression_of(desc.media_type)
             if compression is not None:
-                stream = _Guarded(decompress(stream, compression, label), label)
+                stream = _Guarded(decompress(blob, compression, label), label)
                 # an uncompressed blob whose digest is its diffID is already being hashed
                 if not (compression == "none" and layer.diff_id == desc.digest):
-                    stream = _Guarded(
-                        VerifyingReader(stream, layer.diff_id, None, label, "diffID", self._limit(label)), label
-                    )
+                    stream = VerifyingReader(stream, layer.diff_id, None, label, "diffID", self._limit(label))
+            stream = _LayerStream(stream, blob, label)
             yield stream
         finally:
             stream.close()
@@ -149,6 +149,37 @@ class _Guarded:
             self._inner.close()
         except OSError:
             pass
+
+
+class _LayerStream(_Guarded):
+    """The stream open_layer hands out. Corrupt compressed data is most often a tampered
+    blob, so before reporting a FormatError it reads the rest of the blob: if the blob
+    does not match its digest, that IntegrityError is the one reported."""
+
+    def __init__(self, inner: Any, blob: _Guarded, label: str) -> None:
+        super().__init__(inner, label)
+        self._blob = blob
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return super().read(size)
+        except FormatError as e:
+            blamed = blob_error(self._blob)
+            if blamed is not None:
+                raise blamed from e
+            raise
+
+
+def blob_error(blob: Any) -> BlobIntegrityError | None:
+    """Read `blob` (a verifying stream) to EOF; the IntegrityError it raises, if any."""
+    try:
+        while blob.read(CHUNK):
+            pass
+    except BlobIntegrityError as e:
+        return e
+    except (ReproError, OSError, ValueError):
+        return None
+    return None
 
 
 class Walker:
