@@ -18,7 +18,7 @@ import click
 from repro import BUILDKIT_VERSION, __version__
 from repro.errors import InputError, ReproError
 
-FORMATS = ("text", "json", "markdown")
+FORMATS = ("text", "json", "markdown", "html")
 
 
 class Terminated(ReproError):

@@ -8,8 +8,8 @@ root="$(dirname "$here")"
 log() { echo "setup: $*" >&2; }
 
 # Debian packages: runtime (runc, rootlesskit, uidmap), offline base images (busybox-static),
-# tests (docker-registry, skopeo, apache2-utils for htpasswd, git).
-want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils git)
+# tests (docker-registry, skopeo, apache2-utils for htpasswd, git, chromium for the HTML report).
+want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils git chromium)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
