@@ -49,6 +49,8 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Write the report to FILE (atomically) instead of stdout."),
         click.option("--verify-all", is_flag=True,
                      help="Also hash layer blobs that the comparison does not need to read."),
+        click.option("--diffoscope", "use_diffoscope", is_flag=True,
+                     help="Run diffoscope (if installed) on the files that still differ and embed its output."),
         click.option("--attest", "attest", type=click.Path(dir_okay=False), default=None, metavar="FILE",
                      help="Write an in-toto Statement (SLSA Verification Summary v1) of the verdict to FILE."),
     ]
@@ -73,7 +75,7 @@ def open_images(ref_a: str, ref_b: str, verify_all: bool = False) -> contextlib.
 
 def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tuple[str, ...],
             source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
-            extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+            extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False) -> tuple[dict[str, Any], Any]:
     """Diff two opened images, explain the findings and build the report document."""
     from repro.diff import DiffOptions, Policy, content_lookup, diff_images
     from repro.explain import explain
@@ -85,8 +87,13 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
     except ReproError as e:
         raise InputError(str(e)) from None
     result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore)))
-    findings = tuple(explain(list(result.findings), contents=content_lookup(result),
-                             source_date_epoch=source_date_epoch))
+    lookup = content_lookup(result)
+    findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
+    if use_diffoscope:
+        from repro.explain.diffoscope import drill_down
+
+        findings = drill_down(findings, lookup)
+    findings = tuple(findings)
     return build_report(result, build=build, findings=findings, extra=extra), result
 
 
@@ -131,7 +138,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("image_b")
 @report_options
 def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignore: tuple[str, ...], fmt: str,
-         output: str | None, verify_all: bool, attest: str | None) -> None:
+         output: str | None, verify_all: bool, use_diffoscope: bool, attest: str | None) -> None:
     """Compare two existing images and explain every difference.
 
     IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH or a bare
@@ -139,7 +146,7 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
     """
     with open_images(image_a, image_b, verify_all) as stack:
         a, b = stack.images  # type: ignore[attr-defined]
-        doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore)
+        doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope)
         code = emit(doc, fmt, output, attest=attest)
     sys.exit(code)
 

@@ -29,6 +29,9 @@ if ! "$py" -c 'import repro, click, zstandard, oras, pytest, hypothesis' 2>/dev/
   "$py" -m pip install -q --disable-pip-version-check -e "$root[test]" >&2
 fi
 
+# diffoscope (for --diffoscope and its test) and diffoci (for the benchmark), cached by version.
+bash "$here/install-bench-tools.sh" >/dev/null
+
 # BuildKit (pinned), built from the Go module proxy into a cache keyed by version.
 bkbin="$(bash "$here/install-buildkit.sh" | tail -n 1)"
 export PATH="$bkbin:$PATH"

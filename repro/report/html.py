@@ -69,7 +69,9 @@ def _finding_rows(fs: list[Mapping[str, Any]]) -> str:
             extra += f'<div class="hint">{escape(f["hint"])}</div>'
         if isinstance(d.get("diff"), str):
             extra += f"<details open><summary>inner difference</summary>{_diff_block(d['diff'])}</details>"
-        other = {k: v for k, v in d.items() if k != "diff"}
+        if isinstance(d.get("diffoscope"), str):
+            extra += f"<details><summary>diffoscope</summary>{_diff_block(d['diffoscope'])}</details>"
+        other = {k: v for k, v in d.items() if k not in ("diff", "diffoscope")}
         if other:
             import json
             extra += (f"<details><summary>detail</summary><pre>{escape(json.dumps(other, indent=1, ensure_ascii=False))}"

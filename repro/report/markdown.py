@@ -81,15 +81,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 what = f["field"] + (f" `{det['key']}`" if "key" in det else "")
             out.append(f"| {_cell(f.get('path') or f['kind'])} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
                        f"| {f.get('cause') or 'unexplained'} |")
-        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff")]
+        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")]
         if hints:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]
             for f in hints:
                 out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
                            f"{_esc(f.get('hint') or '')}")
-                d = f.get("detail", {}).get("diff")
-                if isinstance(d, str):
-                    out += ["", "  ```diff", *["  " + l for l in d.splitlines()[:40]], "  ```"]
+                for key in ("diff", "diffoscope"):
+                    d = f.get("detail", {}).get(key)
+                    if isinstance(d, str):
+                        out += ["", "  ```diff", *["  " + l for l in d.splitlines()[:40]], "  ```"]
             out += ["", "</details>"]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

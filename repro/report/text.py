@@ -54,6 +54,9 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
     d = f.get("detail") or {}
     if isinstance(d.get("diff"), str):
         lines.extend("    | " + l for l in d["diff"].splitlines()[:20])
+    if isinstance(d.get("diffoscope"), str):
+        lines.append("    diffoscope:")
+        lines.extend("    : " + l for l in d["diffoscope"].splitlines()[:40])
     return lines
 
 
