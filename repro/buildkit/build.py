@@ -261,9 +261,15 @@ def buildkit_error_lines(lines: list[str]) -> list[str]:
     return found
 
 
+_TRANSPORT_ERRORS = ("code = Unavailable", "error reading from server", "connection refused", "broken pipe")
+
+
 def _build_error(code: int, lines: list[str], addr: str, daemon: EphemeralDaemon | None) -> BuildError:
     errors = buildkit_error_lines(lines) or [ln.strip() for ln in lines[-5:] if ln.strip()] or [f"exit status {code}"]
     message = "; ".join(errors[-3:])
+    if daemon is not None and daemon.proc is not None and any(m in message for m in _TRANSPORT_ERRORS):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.proc.wait(timeout=5)  # the connection broke: give a dying daemon time to be seen dead
     if daemon is not None and not daemon.alive():
         status = daemon.proc.returncode if daemon.proc is not None else None
         err = BuildError(f"buildkitd at {addr} died during the build (status {status}): {message}; "

@@ -130,15 +130,14 @@ def remove_tree(path: str, *, rootless: bool = False) -> bool:
     if not os.path.lexists(path):
         return True
 
-    def make_writable(func: Callable, p: str, _exc: object) -> None:
-        # overlayfs leaves `work/work` with mode 000; as the owner we may chmod it
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        with contextlib.suppress(OSError):
-            func(p)
-
-    shutil.rmtree(path, onerror=make_writable)
+    # overlayfs leaves `work/work` dirs with mode 000: as their owner we may open them up
+    for dirpath, dirnames, _ in os.walk(path):
+        for name in dirnames:
+            sub = os.path.join(dirpath, name)
+            if not os.path.islink(sub):
+                with contextlib.suppress(OSError):
+                    os.chmod(sub, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
     if os.path.lexists(path) and (rootless or os.geteuid() != 0) and shutil.which("unshare"):
         subprocess.run(["unshare", "--map-auto", "--map-root-user", "rm", "-rf", "--", path],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -8,9 +8,10 @@ a build sees instead:
 - the context copied to a different directory (different absolute path and name);
 - file and directory mtimes moved away from the checkout's: in sorted path order,
   entries alternate between newer than SOURCE_DATE_EPOCH (epoch + offset + i) and
-  older (epoch - offset - i). rewrite-timestamp clamps the newer ones, so a sound build
-  does not see them; the older ones pass through a plain COPY unchanged (cause
-  `mtime-older-than-epoch`) and show up as differences;
+  older (epoch - offset - i); an entry that was already older than the epoch stays
+  older, at another time (a different old checkout). rewrite-timestamp clamps the newer
+  ones, so a sound build does not see them; the older ones pass through a plain COPY
+  unchanged (cause `mtime-older-than-epoch`) and show up as differences;
 - a pause of `delay` seconds before buildctl starts, so that a clock read during the
   build lands in another second.
 
@@ -67,6 +68,10 @@ def shift_mtimes(root: str, epoch: int, vary: Vary) -> None:
     entries.sort()  # the copy is complete, so setting times now is final (utime never touches a parent)
     for i, path in enumerate(entries):
         step = i + vary.index
-        when = epoch + vary.mtime_offset + step if step % 2 == 0 else max(0, epoch - vary.mtime_offset - step)
+        already_older = os.lstat(path).st_mtime < epoch  # copytree kept the checkout's mtimes
+        if step % 2 == 0 and not already_older:
+            when = epoch + vary.mtime_offset + step
+        else:
+            when = max(0, epoch - vary.mtime_offset - step)
         os.utime(path, (when, when), follow_symlinks=False)
     os.utime(root, (epoch + vary.mtime_offset, epoch + vary.mtime_offset))
