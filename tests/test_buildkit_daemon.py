@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, isolated, isolated_tempdir  # noqa: F401
+from buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, isolated  # noqa: F401  (fixtures)
 from repro.buildkit import BuildSpec, EphemeralDaemon, Tools, build, daemon_info, sweep_stale
 from repro.buildkit.procs import mounts_under, processes_mentioning
 from repro.errors import BuildError
