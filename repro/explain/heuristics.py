@@ -4,18 +4,18 @@ Both are deliberately conservative: a wrong cause misleads more than no cause.
 
 embedded-timestamp
     1. Find where the two sides differ: text files line by line (`linediff`, then
-       trimmed to the differing characters), equal-length binaries byte by byte (runs closer than
-       MERGE_GAP bytes are joined), other binaries as one region between the common
-       prefix and suffix.
-    2. Look for date-like tokens overlapping each region (CONTEXT bytes around it are
-       searched so a token cut by the diff is seen whole): ISO 8601 (`2023-11-14T22:13:20Z`,
-       date only too), date(1)/ctime (`Tue Nov 14 22:13:20 UTC 2023`), RFC 2822
-       (`Tue, 14 Nov 2023 22:13:20 +0000`), C `__DATE__ __TIME__` (`Nov 14 2023
-       22:13:20`), compact digits (`20231114`, `20231114221320`, `20231114.221320`) and
-       Unix times as bare digit runs (10 digits seconds, optionally `.fraction`; 13/16/19
-       digits ms/µs/ns). A token is plausible when it parses to a time between 1990 and
-       now + PAIR_WINDOW. Tokens are paired in order within a region; pairs with equal
-       text are dropped.
+       trimmed to the differing characters), equal-length binaries byte by byte (runs
+       closer than MERGE_GAP bytes are joined), other binaries as one region between
+       the common prefix and suffix.
+    2. Look for date-like tokens overlapping each region of at most MAX_REGION bytes
+       (CONTEXT bytes around it are searched so a token cut by the diff is seen whole):
+       ISO 8601 (`2023-11-14T22:13:20Z`, date only too), date(1)/ctime (`Tue Nov 14
+       22:13:20 UTC 2023`), RFC 2822 (`Tue, 14 Nov 2023 22:13:20 +0000`), C `__DATE__
+       __TIME__` (`Nov 14 2023 22:13:20`), compact digits (`20231114`,
+       `20231114221320`, `20231114.221320`) and Unix times as bare digit runs (10
+       digits seconds, optionally `.fraction`; 13/16/19 digits ms/µs/ns). A token is
+       plausible when it parses to a time between 1990 and now + PAIR_WINDOW. Tokens are
+       paired in order within a region; pairs with equal text are dropped.
     3. A pair is *close* when its two times are within PAIR_WINDOW (2 days) of each other,
        *anchored* when one of them is within ANCHOR_WINDOW (2 days) of now or of
        SOURCE_DATE_EPOCH. The cause is given when
@@ -37,8 +37,9 @@ random-content
     printable, bytes) for that many samples. A UUID, a hex key or a random seed passes; a
     counter, a version bump or a changed word does not.
 
-Everything is bounded: at most MAX_SCAN bytes per side are examined and MAX_REGIONS
-regions kept; larger inputs get no heuristic.
+Everything is bounded: at most MAX_SCAN bytes per side are examined, and files that
+differ in more than MAX_REGIONS places or MAX_DIFF_BYTES bytes get no heuristic (a file
+that differs everywhere holds no single embedded value).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ MIN_PLAUSIBLE = 631152000  # 1990-01-01T00:00:00Z
 MAX_SCAN = 4 << 20
 MAX_LINES = 100_000
 MAX_REGIONS = 256
+MAX_REGION = 4096  # bytes per side of one region searched for dates
 MERGE_GAP = 4
 CONTEXT = 48
 MAX_LISTED = 10
@@ -161,14 +163,22 @@ def _looks_text(data: bytes) -> bool:
     return b"\0" not in data[:8192]
 
 
+def _common(a: bytes, b: bytes) -> int:
+    """Length of the common prefix of a and b (binary search over C-speed compares)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _trim(a: bytes, b: bytes, a0: int, a1: int, b0: int, b1: int) -> Region:
     """Shrink [a0,a1) / [b0,b1) by their common prefix and suffix."""
-    p = 0
-    while a0 + p < a1 and b0 + p < b1 and a[a0 + p] == b[b0 + p]:
-        p += 1
-    s = 0
-    while a1 - s > a0 + p and b1 - s > b0 + p and a[a1 - s - 1] == b[b1 - s - 1]:
-        s += 1
+    p = _common(a[a0:a1], b[b0:b1])
+    s = _common(a[a0 + p : a1][::-1], b[b0 + p : b1][::-1])
     return a0 + p, a1 - s, b0 + p, b1 - s
 
 
@@ -230,6 +240,8 @@ def _iso(when: float) -> str:
 def timestamp_pairs(a: bytes, b: bytes, rs: list[Region], now: float) -> list[tuple[Token, Token]]:
     pairs = []
     for a0, a1, b0, b1 in rs[:MAX_REGIONS]:
+        if a1 - a0 > MAX_REGION or b1 - b0 > MAX_REGION:
+            continue  # a value written by a clock is short; a large region is something else
         ta = _overlapping(tokens(a, now, a0 - CONTEXT, a1 + CONTEXT), a0, a1)
         tb = _overlapping(tokens(b, now, b0 - CONTEXT, b1 + CONTEXT), b0, b1)
         pairs += [(x, y) for x, y in zip(ta, tb) if x.text != y.text]

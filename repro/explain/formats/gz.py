@@ -4,7 +4,8 @@ The header stores MTIME and, unless `gzip -n`, the original file name (FNAME): t
 files of equal payload then differ only there. Both payloads are inflated up to
 MAX_INFLATE bytes each (a decompression bomb stops there; `payload_truncated` says so)
 and compared; when they differ, the payloads are looked at one level deeper (a .tar.gz
-holds a tar, a .txt.gz text) and that look is kept under `payload`.
+holds a tar, a .txt.gz text) and that look is kept under `payload`, except a text diff,
+which is lifted to `diff` / `diff_truncated` where renderers look for it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def look(path: str, a: bytes, b: bytes, ctx: LookContext) -> Detail | None:
     }
     if not detail["payload_equal"] and not truncated:
         inner = ctx.nested(payload_name(path or "", ha), pa, pb)
+        if "diff" in inner:  # renderers show detail["diff"]: lift the payload's text diff
+            detail["diff"] = inner.pop("diff")
+            detail["diff_truncated"] = inner.pop("diff_truncated", False)
         if inner:
             detail["payload"] = inner
     return detail
