@@ -53,7 +53,7 @@ def compare_entry(ea: Entry, eb: Entry, make: Callable[..., Finding]) -> list[Fi
     if ea.mtime != eb.mtime:
         out.append(make("mtime", ea.mtime, eb.mtime))
     if ea.linkname != eb.linkname:
-        out.append(make("linkname", ea.linkname, eb.linkname))
+        out.append(make("linkname", ea.linkname, eb.linkname, type=ea.type))
     if (ea.devmajor, ea.devminor) != (eb.devmajor, eb.devminor):
         out.append(make("devices", f"{ea.devmajor},{ea.devminor}", f"{eb.devmajor},{eb.devminor}"))
     if ea.xattrs != eb.xattrs:
