@@ -379,3 +379,14 @@ def test_closed_image_refuses_to_open_layers(tmp_path):
     with pytest.raises(InputError, match="closed"):
         with image.open_layer(layer):
             pass
+
+
+def test_compressed_archive_and_special_files_are_input_errors(tmp_path):
+    import gzip
+
+    g.write_image(g.simple_image(), tmp_path / "img.tar")
+    (tmp_path / "img.tar.gz").write_bytes(gzip.compress((tmp_path / "img.tar").read_bytes()))
+    with pytest.raises(InputError, match="compressed file, not a tar archive"):
+        open_image(str(tmp_path / "img.tar.gz"))
+    with pytest.raises(InputError, match="/dev/zero: not a regular file"):
+        open_image("oci-archive:/dev/zero")

@@ -45,8 +45,9 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
     except OSError as e:
         raise InputError(f"{reference.path or ref}: {e.strerror or e}") from None
     except (ValueError, UnicodeError, RecursionError, EOFError) as e:
-        # a bug or an input we did not foresee: still one line naming the image
         raise FormatError(f"{ref}: cannot read image: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - a bug in repro, but the user still gets one line
+        raise FormatError(f"{ref}: cannot read image ({type(e).__name__}: {e}); please report this") from e
 
 
 def _open(ref: Reference, limits: Limits, verify_all: bool) -> Image:
@@ -64,6 +65,8 @@ def _open(ref: Reference, limits: Limits, verify_all: bool) -> Image:
         raise InputError(f"{path}: no such file or directory")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, expected a tar archive (use oci:{path} for a layout)")
+    if not os.path.isfile(path):  # a FIFO or device would block or never end
+        raise InputError(f"{path}: not a regular file")
     tar = TarIndex(path, path)
     kind = ref.kind
     if not kind:

@@ -38,6 +38,7 @@ _TYPES = {
 }  # fmt: skip
 _HAS_DATA = {"file"}  # as Go's archive/tar: link/dir/device/fifo headers carry no data
 _BROKEN_OUT = {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "hdrcharset"}
+_EMPTY: MappingProxyType = MappingProxyType({})  # shared by the many entries without records
 _MTIME = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
 
 
@@ -88,7 +89,7 @@ def _number(field: bytes, name: str, where: str) -> int:
     if field and field[0] & 0x80:  # base-256 (GNU): big-endian, 0xff prefix = negative
         value = int.from_bytes(field[1:], "big")
         return value - (1 << (8 * len(field) - 8)) if field[0] == 0xFF else value
-    text = field.split(b"\0", 1)[0].strip(b" \0")
+    text = field.split(b"\0", 1)[0].strip(b" ")
     if not text:
         return 0
     try:
@@ -162,9 +163,11 @@ def _checksum_ok(header: bytes) -> bool:
         want = int(stored, 8)
     except ValueError:
         return False
-    unsigned = sum(header[:148]) + 8 * 32 + sum(header[156:])
-    signed = unsigned - 2 * sum(b for b in header[:148] + header[156:] if b > 127)
-    return want in (unsigned, signed)
+    unsigned = sum(header) - sum(header[148:156]) + 8 * 32  # the field counts as spaces
+    if want == unsigned:
+        return True
+    # some old writers summed signed chars
+    return want == unsigned - 2 * sum(b for b in header[:148] + header[156:] if b > 127)
 
 
 def iter_entries(
@@ -335,7 +338,7 @@ def _entry(
 
     xattrs: dict[str, bytes] = {}
     pax: dict[str, str] = {}
-    for key, value in records.items():
+    for key, value in records.items() if records else ():
         xa = _xattr(key, value, where)
         if xa is not None:
             xattrs[xa[0]] = xa[1]
@@ -354,8 +357,8 @@ def _entry(
         linkname=link if kind in ("hardlink", "symlink") else "",
         devmajor=devmajor,
         devminor=devminor,
-        xattrs=MappingProxyType(dict(sorted(xattrs.items()))),
-        pax=MappingProxyType(dict(sorted(pax.items()))),
+        xattrs=MappingProxyType(dict(sorted(xattrs.items()))) if xattrs else _EMPTY,
+        pax=MappingProxyType(dict(sorted(pax.items()))) if pax else _EMPTY,
         position=position,
     )
     return fields, (size if kind in ("file", "whiteout", "opaque") else 0)

@@ -55,6 +55,9 @@ class TarIndex:
             try:
                 tar = tarfile.open(fileobj=f, mode="r:", encoding="utf-8", errors="surrogateescape")
             except (tarfile.TarError, EOFError, ValueError, UnicodeError) as e:
+                head = os.pread(self._fd, 4, 0)
+                if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+                    raise InputError(f"{self.label}: a compressed file, not a tar archive; decompress it first") from None
                 raise InputError(f"{self.label}: not a tar archive ({e})") from None
             try:
                 for info in tar:
