@@ -51,8 +51,10 @@ def _read_file(path: str, label: str, limits: Limits) -> bytes:
 
 def open_layout(ref: Reference, limits: Limits, verify_all: bool) -> SourceImage:
     label = ref.path
+    if not os.path.exists(ref.path):
+        raise InputError(f"{label}: no such file or directory")
     if not os.path.isdir(ref.path):
-        raise InputError(f"{label}: not a directory")
+        raise InputError(f"{label}: not a directory (an OCI layout is one; use oci-archive: for a tar)")
     marker = os.path.join(ref.path, "oci-layout")
     if not os.path.isfile(marker):
         raise InputError(f"{label}: not an OCI layout (no oci-layout file)")

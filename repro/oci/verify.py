@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any, BinaryIO, Callable
 
-from repro.errors import FormatError, IntegrityError, ReproError
+from repro.errors import FormatError, IntegrityError
 
 CHUNK = 1 << 20  # large reads: hashlib and zlib release the GIL on big buffers
 
@@ -153,15 +153,3 @@ def parse_json(data: bytes, what: str) -> Any:
     except (ValueError, RecursionError) as e:
         # ValueError: integers past the digit limit; RecursionError: absurd nesting
         raise FormatError(f"{what}: invalid JSON: {type(e).__name__}") from None
-
-
-def wrap_errors(what: str) -> Callable[[BaseException], ReproError]:
-    """Turn an unexpected low-level exception into a one-line FormatError naming `what`."""
-
-    def convert(e: BaseException) -> ReproError:
-        if isinstance(e, ReproError):
-            return e
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return FormatError(f"{what}: {detail}")
-
-    return convert

@@ -9,10 +9,10 @@ check on the way — is here, once, so all sources are equally suspicious.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator, Mapping, Protocol, Sequence
 
-import zlib
 import zstandard
 
 from repro.errors import FormatError, InputError, IntegrityError, ReproError
@@ -140,6 +140,11 @@ class _Guarded:
             raise InputError(f"{self._label}: read failed: {e.strerror or e}") from None
         except (ValueError, EOFError, zlib.error, zstandard.ZstdError) as e:
             raise FormatError(f"{self._label}: read failed: {e}") from None
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
     def readable(self) -> bool:
         return True
