@@ -2,8 +2,8 @@
 
 Describe an image with dataclasses, write it in any of the three formats repro reads:
 
-    import imagegen as g   # pytest puts tests/ on sys.path
-    from imagegen import FileSpec, LayerSpec, ImageSpec, IndexSpec, write_image, vary
+    from tests import imagegen as g     # under `python -m pytest` (or `import imagegen as g`:
+    from tests.imagegen import LayerSpec, ImageSpec, write_image, vary   # pytest puts tests/ on sys.path)
 
     spec = ImageSpec(layers=[
         LayerSpec([g.dir("etc"), g.file("etc/hostname", b"box\\n", mtime="1700000000.25")],
@@ -15,6 +15,7 @@ Describe an image with dataclasses, write it in any of the three formats repro r
     write_image(spec, tmp_path / "lay", format="oci")                 # OCI layout directory
     write_image(spec, tmp_path / "d.tar", format="docker-archive")    # docker save style
     other = vary(spec, 0, "etc/hostname", content=b"other\\n")         # differs in exactly that
+    other = vary_image(spec, labels={"a": "c"})                       # ... or in one image field
 
 `write_image` returns a `Built`: the digests repro should report (image digest, per
 manifest: digest, config digest, layer digests, diffIDs) and `files`, every file of the
@@ -34,7 +35,7 @@ import json
 import os
 import posixpath
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable
 
 import zstandard
@@ -180,15 +181,34 @@ def vary(spec: Any, layer: int, path: str, **changes: Any) -> Any:
     out = copy.deepcopy(spec)
     image = out.images[0] if isinstance(out, IndexSpec) else out
     files = image.layers[layer].files
+    remove = changes.pop("remove", False)
+    _check_fields(FileSpec, changes)
     for i, f in enumerate(files):
         if f.path == path:
-            if changes.pop("remove", False):
+            if remove:
                 del files[i]
             else:
                 for k, v in changes.items():
                     setattr(f, k, v)
             return out
     raise KeyError(f"no {path!r} in layer {layer}")
+
+
+def vary_image(spec: Any, **changes: Any) -> Any:
+    """Deep copy of an ImageSpec (or IndexSpec: first image) with ImageSpec fields changed,
+    e.g. vary_image(spec, labels={"v": "2"}, created="2024-01-01T00:00:00Z")."""
+    out = copy.deepcopy(spec)
+    image = out.images[0] if isinstance(out, IndexSpec) else out
+    _check_fields(ImageSpec, changes)
+    for k, v in changes.items():
+        setattr(image, k, v)
+    return out
+
+
+def _check_fields(cls: type, changes: dict[str, Any]) -> None:
+    unknown = set(changes) - {f.name for f in fields(cls)}
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
 
 
 # -- results -----------------------------------------------------------------------

@@ -262,3 +262,15 @@ def test_skopeo_docker_archive_has_same_diff_ids_and_entries(tmp_path):
         assert [l.descriptor.digest for l in mi.layers] == built.manifests[0].diff_ids
         assert str(mi.platform) == "linux/amd64"
     assert entries_of(str(tmp_path / "d.tar")) == entries_of(str(tmp_path / "a.tar"))
+
+
+def test_imagegen_is_deterministic_and_vary_changes_one_thing(tmp_path):
+    spec = g.simple_image(attestation=True)
+    assert g.build_oci(spec).files == g.build_oci(g.simple_image(attestation=True)).files
+    other = g.vary(spec, 0, "etc/hostname", content=b"other\n")
+    a, b = g.build_oci(spec).manifests[0], g.build_oci(other).manifests[0]
+    assert a.diff_ids[0] != b.diff_ids[0] and a.diff_ids[1] == b.diff_ids[1]
+    c = g.build_oci(g.vary_image(spec, labels={"x": "y"})).manifests[0]
+    assert c.diff_ids == a.diff_ids and c.config_digest != a.config_digest
+    with pytest.raises(TypeError, match="no field"):
+        g.vary(spec, 0, "etc/hostname", contents=b"typo")
