@@ -60,13 +60,15 @@ class BuildResult:
 
 def build(spec: BuildSpec, out_tar: str, *, addr: str | None = None, progress: str = "auto",
           vary: Vary | None = None, tools: Tools | None = None, label: str = "",
-          daemon: EphemeralDaemon | None = None, stderr: IO[str] | None = None) -> BuildResult:
+          daemon: EphemeralDaemon | None = None, stderr: IO[str] | None = None,
+          cancel: Cancel | None = None) -> BuildResult:
     """Build `spec` once into the OCI tarball `out_tar` (written atomically).
 
     Daemon: `daemon` if given, else `addr`, else $BUILDKIT_HOST, else a fresh
     EphemeralDaemon started for this build and torn down after it. `vary`: perturb the
     inputs first (see repro.buildkit.vary). Progress goes to `stderr` (default
-    sys.stderr), prefixed with `label` if given. Raises BuildError on failure."""
+    sys.stderr), prefixed with `label` if given. `cancel`: registers the buildctl process
+    so that another thread can stop this build. Raises BuildError on failure."""
     if progress not in PROGRESS_MODES:
         raise InputError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
     validate_spec(spec)
@@ -78,15 +80,16 @@ def build(spec: BuildSpec, out_tar: str, *, addr: str | None = None, progress: s
         addr = os.environ.get("BUILDKIT_HOST") or None
     if daemon is None and addr is None:
         with EphemeralDaemon(tools=tools) as own:
-            return _build(spec, out_tar, own.addr, own, tools, progress, vary, label, stderr)
+            return _build(spec, out_tar, own.addr, own, tools, progress, vary, label, stderr, cancel)
     if daemon is not None:
-        return _build(spec, out_tar, daemon.addr, daemon, tools, progress, vary, label, stderr)
+        return _build(spec, out_tar, daemon.addr, daemon, tools, progress, vary, label, stderr, cancel)
     assert addr is not None
-    return _build(spec, out_tar, addr, None, tools, progress, vary, label, stderr)
+    return _build(spec, out_tar, addr, None, tools, progress, vary, label, stderr, cancel)
 
 
 def _build(spec: BuildSpec, out_tar: str, addr: str, daemon: EphemeralDaemon | None, tools: Tools,
-           progress: str, vary: Vary | None, label: str, stderr: IO[str] | None) -> BuildResult:
+           progress: str, vary: Vary | None, label: str, stderr: IO[str] | None,
+           cancel: Cancel | None) -> BuildResult:
     info = daemon.info if daemon is not None and daemon.info.worker_id else daemon_info(tools, addr)
     ctx = context_args(spec.build_contexts)
     exporter = spec.exporter_options()
@@ -106,7 +109,9 @@ def _build(spec: BuildSpec, out_tar: str, addr: str, daemon: EphemeralDaemon | N
         if vary is not None and vary.delay > 0:
             time.sleep(vary.delay)  # a gap in wall-clock time before this build starts
         started = time.monotonic()
-        code, lines = _run_buildctl(argv, progress, label, sink)
+        if cancel is not None and cancel.fired:
+            raise BuildError("build cancelled")
+        code, lines = _run_buildctl(argv, progress, label, sink, cancel)
         duration = time.monotonic() - started
         if code != 0:
             raise _build_error(code, lines, addr, daemon)
@@ -173,7 +178,8 @@ def _buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, docke
     return argv
 
 
-def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str]) -> tuple[int, list[str]]:
+def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str],
+                  cancel: Cancel | None = None) -> tuple[int, list[str]]:
     """Run buildctl; show its progress on `sink` unless quiet; return (exit code, last lines)."""
     env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "SOURCE_DATE_EPOCH")}
     tail: deque[str] = deque(maxlen=400)
@@ -195,6 +201,8 @@ def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str]) -> 
             if fd >= 0:
                 os.close(fd)
         raise BuildError(f"cannot run buildctl: {e}") from None
+    if cancel is not None:
+        cancel.add_process(proc)
     try:
         if use_pty:
             os.close(slave)
@@ -303,22 +311,18 @@ def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] 
     paths = [os.path.join(out_dir, f"build-{i + 1}.tar") for i in range(n)]
     varies = [None if i == 0 or base_vary is None else replace(base_vary, index=i) for i in range(n)]
     labels = [f"build {i + 1}" if n > 1 else "" for i in range(n)]
-    lock = threading.Lock()
     sink: IO[str] = _LockedSink(stderr or sys.stderr, threading.Lock()) if n > 1 else (stderr or sys.stderr)
-    daemons: list[EphemeralDaemon] = []
-    closers: list[Callable[[], None]] = []
+    cancel = Cancel()
 
     def one(i: int) -> BuildResult:
         if addrs:
             return build(spec, paths[i], addr=addrs[i % len(addrs)], progress=progress, vary=varies[i],
-                         tools=tools, label=labels[i], stderr=sink)
+                         tools=tools, label=labels[i], stderr=sink, cancel=cancel)
         d = daemon_factory() if daemon_factory else EphemeralDaemon(tools=tools)
-        with lock:
-            daemons.append(d)
-            closers.append(d.close)
+        cancel.add_daemon(d)
         with d:
             return build(spec, paths[i], daemon=d, progress=progress, vary=varies[i], tools=tools,
-                         label=labels[i], stderr=sink)
+                         label=labels[i], stderr=sink, cancel=cancel)
 
     if addrs:
         groups: dict[str, list[int]] = {}
@@ -328,22 +332,60 @@ def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] 
             (lambda idx=idx: [(i, one(i)) for i in idx]) for idx in groups.values()]
     else:
         tasks = [(lambda i=i: [(i, one(i))]) for i in range(n)]
-    results: dict[int, BuildResult] = {}
-    with procs.closing_on_interrupt(closers):
-        with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="repro-build") as pool:
-            futures = [pool.submit(task) for task in tasks]
+    with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="repro-build") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in futures if f in done and f.exception() is not None]
-            if failed:  # stop the others (their daemons go away) and report the first failure
-                for close in list(closers):
-                    with contextlib.suppress(Exception):
-                        close()
-                wait(futures)
-                raise failed[0].exception()  # type: ignore[misc]
-            for future in futures:
-                for i, result in future.result():
-                    results[i] = result
+        except BaseException:  # Ctrl-C, SIGTERM: stop the builds before the pool waits for them
+            cancel.fire()
+            raise
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if failed:  # stop the others and report the first failure (not the cancellations it caused)
+            cancel.fire()
+            wait(futures)
+            raise failed[0].exception()  # type: ignore[misc]
+    results: dict[int, BuildResult] = {}
+    for future in futures:
+        for i, result in future.result():
+            results[i] = result
     return [results[i] for i in range(n)]
+
+
+class Cancel:
+    """Stops a batch of builds from another thread: kills their buildctl processes (the
+    daemon then drops the solve), then closes their ephemeral daemons, in parallel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen] = []
+        self._daemons: list[EphemeralDaemon] = []
+        self.fired = False
+
+    def add_process(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.append(proc)
+            fired = self.fired
+        if fired:
+            proc.kill()
+
+    def add_daemon(self, daemon: EphemeralDaemon) -> None:
+        with self._lock:
+            if self.fired:
+                raise BuildError("build cancelled")
+            self._daemons.append(daemon)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            running, daemons = list(self._procs), list(self._daemons)
+        for proc in running:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        closers = [threading.Thread(target=d.close, name="repro-daemon-close") for d in daemons]
+        for t in closers:
+            t.start()
+        for t in closers:
+            t.join()
 
 
 class _LockedSink:

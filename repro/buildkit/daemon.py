@@ -106,7 +106,7 @@ class EphemeralDaemon:
     """
 
     def __init__(self, *, tools: Tools | None = None, rootless: bool | None = None, snapshotter: str = "auto",
-                 start_timeout: float = 60.0, stop_timeout: float = 10.0, extra_args: tuple[str, ...] = (),
+                 start_timeout: float = 60.0, stop_timeout: float = 3.0, extra_args: tuple[str, ...] = (),
                  tmp_dir: str | None = None) -> None:
         self.tools = tools
         self.rootless = (os.geteuid() != 0) if rootless is None else rootless
@@ -182,8 +182,9 @@ class EphemeralDaemon:
 
     def close(self) -> None:
         """Stop the daemon and remove every trace: SIGTERM (buildkitd shuts down and
-        unmounts), SIGKILL after stop_timeout, then kill anything still naming our dir,
-        unmount anything left under it, remove it. Safe to call twice, from any thread."""
+        unmounts), SIGKILL after stop_timeout (safe: its namespaces die with it), then
+        kill anything still naming our dir, unmount anything left under it, remove it.
+        Safe to call twice, from any thread."""
         with self._lock:
             if self._closed:
                 return

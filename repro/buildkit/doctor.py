@@ -86,8 +86,8 @@ def check_userns() -> Check:
     if clone == "0":
         return Check("user namespaces", False, detail, "sysctl -w kernel.unprivileged_userns_clone=1")
     if apparmor == "1":
-        return Check("user namespaces", False, detail,
-                     "add an AppArmor profile for rootlesskit, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0")
+        return Check("user namespaces", False, detail, "add an AppArmor profile for rootlesskit, or "
+                     "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0")
     return Check("user namespaces", True, detail)
 
 
