@@ -173,6 +173,185 @@ def inspect(image: str, files: bool, fmt: str) -> None:
 # --- build commands below (buildkit engineer) ---
 
 
+def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by `build` and `check`: the Dockerfile build and its reproducibility settings."""
+    opts = [
+        click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False), default=None,
+                     help="Dockerfile (default: CONTEXT/Dockerfile)."),
+        click.option("--target", default=None, help="Build this stage."),
+        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[/VARIANT]",
+                     help="Build for this platform (repeatable)."),
+        click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."),
+        click.option("--build-context", "build_contexts", multiple=True, metavar="NAME=VALUE",
+                     help="Named context: a directory, docker-image://REF or "
+                          "oci-layout://PATH[:TAG|@sha256:DIGEST] (a tag is resolved to its digest)."),
+        click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=PATH",
+                     help="Secret for RUN --mount=type=secret (buildctl's format, repeatable)."),
+        click.option("--ssh", "ssh", multiple=True, metavar="default|ID[=SOCKET|KEY]",
+                     help="SSH agent or keys for RUN --mount=type=ssh (repeatable)."),
+        click.option("--source-date-epoch", "source_date_epoch", default=None, metavar="N",
+                     help="SOURCE_DATE_EPOCH (default: the context's last git commit time; the environment "
+                          "variable is not read implicitly)."),
+        click.option("--progress", type=click.Choice(("auto", "plain", "tty", "quiet")), default="auto",
+                     show_default=True, help="BuildKit progress on stderr."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+_BUILD_KEYS = ("dockerfile", "target", "platforms", "build_args", "build_contexts", "secrets", "ssh",
+               "source_date_epoch")
+
+
+def _build_spec(context: str, opts: Mapping[str, Any]) -> Any:
+    """A BuildSpec from the build options; InputError for any other option that was set
+    (a report option `check` does not handle yet must not be ignored silently)."""
+    from repro.buildkit import BuildSpec, resolve_source_date_epoch
+
+    unknown = [k for k, v in opts.items() if k not in _BUILD_KEYS and v not in (None, False, ())]
+    if unknown:
+        raise InputError(f"option --{unknown[0].replace('_', '-')} is not supported by this command yet")
+    dockerfile, target, platforms, build_args, build_contexts, secrets, ssh, source_date_epoch = (
+        opts.get(k) for k in _BUILD_KEYS)
+    if not os.path.isdir(context):
+        raise InputError(f"build context {context} is not a directory")
+    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=tuple(platforms or ()),
+                     build_args=tuple(build_args or ()), build_contexts=tuple(build_contexts or ()),
+                     secrets=tuple(secrets or ()), ssh=tuple(ssh or ()),
+                     source_date_epoch=resolve_source_date_epoch(context, source_date_epoch))
+
+
+def _report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The report options of `diff`, minus its --platform: in `check`, --platform is the
+    build's (and every built platform is compared)."""
+    probe = report_options(lambda: None)
+    params = [p for p in getattr(probe, "__click_params__", []) if p.name != "platform"]
+    f.__dict__.setdefault("__click_params__", []).extend(params)
+    return f
+
+
+@cli.command()
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), metavar="OUT.tar",
+              help="Write the image here as an OCI tarball (atomically).")
+@build_options
+@click.option("--addr", default=None, metavar="ADDR",
+              help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
+                   "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+def build(context: str, output: str, addr: str | None, progress: str, **opts: Any) -> None:
+    """Build CONTEXT once with BuildKit under reproducibility settings into an OCI tarball.
+
+    --no-cache, SOURCE_DATE_EPOCH as a build arg, rewrite-timestamp, OCI media types,
+    forced gzip, no attestations. Prints the image digest on stdout.
+    """
+    from repro.buildkit import build as run_build
+
+    spec = _build_spec(context, opts)
+    result = run_build(spec, output, addr=addr, progress=progress)
+    click.echo(f"repro: built {result.path} with {result.daemon} in {result.duration:.1f}s "
+               f"(SOURCE_DATE_EPOCH={result.source_date_epoch})", err=True)
+    click.echo(result.image_digest)
+
+
+@cli.command()
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+@build_options
+@click.option("--builds", "n", type=int, default=None,
+              help="How many independent builds (default 2; 1 with --against).")
+@click.option("--addr", "addrs", multiple=True, metavar="ADDR",
+              help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
+                   "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@click.option("--vary", is_flag=True,
+              help="Perturb the second and later builds: context at another path, file mtimes on both sides "
+                   "of SOURCE_DATE_EPOCH, a pause before the build.")
+@click.option("--against", default=None, metavar="IMAGE",
+              help="Compare the build with this existing image (e.g. a published release) instead.")
+@click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
+              help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
+@_report_options_for_check
+def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, against: str | None,
+          keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
+          verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, **opts: Any) -> None:
+    """Build CONTEXT N times independently and report whether the images are identical.
+
+    Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
+    """
+    import tempfile
+
+    from repro.buildkit import build_many, find_buildkit
+
+    n = n if n is not None else (1 if against else 2)
+    if n < (1 if against else 2):
+        raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
+    if against and n != 1:
+        raise InputError("--against compares one build with IMAGE: use --builds 1 (the default with --against)")
+    spec = _build_spec(context, opts)
+    tools = find_buildkit()
+    with contextlib.ExitStack() as stack:
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            out_dir = keep
+        else:
+            out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
+        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools)
+        build_doc = _build_document(results, vary)
+        pairs = [(against, results[0].path)] if against else [(results[0].path, r.path) for r in results[1:]]
+        docs = []
+        for ref_a, ref_b in pairs:
+            with open_images(ref_a, ref_b, verify_all) as images:
+                doc, _ = compare(*images.images, platform=None, semantic=semantic, ignore=ignore,  # type: ignore[attr-defined]
+                                 source_date_epoch=spec.source_date_epoch, build=build_doc,
+                                 use_diffoscope=use_diffoscope)
+            docs.append(doc)
+        # one report: the first comparison that differs (else the first); with more than two
+        # builds, every comparison's verdict is listed under "comparisons"
+        chosen = next((d for d in docs if d["verdict"] != "reproducible"), docs[0])
+        if len(docs) > 1:
+            chosen["comparisons"] = [{"a": d["inputs"][0]["ref"], "b": d["inputs"][1]["ref"],
+                                      "verdict": d["verdict"], "findings": d["summary"]["findings"]} for d in docs]
+        code = emit(chosen, fmt, output, attest=attest)
+    sys.exit(code)
+
+
+def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
+    """The report's `build` object: the settings every build shared, and each build."""
+    first = results[0]
+    versions = sorted({r.buildkit_version for r in results})
+    doc: dict[str, Any] = {
+        "buildkit_version": versions[0] if len(versions) == 1 else versions,
+        "source_date_epoch": first.source_date_epoch,
+        "exporter": dict(first.exporter),
+        "base_digests": dict(first.base_digests),
+        "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
+        "builds": [{"digest": r.image_digest, "daemon": r.daemon, "snapshotter": r.snapshotter,
+                    "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
+    }
+    return doc
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def doctor(fmt: str) -> None:
+    """Check that this machine can run repro's builds (BuildKit, runc, rootlesskit, namespaces).
+
+    Exit 0 when every check passes, 2 otherwise.
+    """
+    from repro.buildkit import doctor as run_doctor
+
+    checks = run_doctor()
+    if fmt == "json":
+        import json
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {c.detail}")
+            if c.fix and not c.ok:
+                click.echo(f"      {'':<{width}}  fix: {c.fix}")
+    sys.exit(0 if all(c.ok for c in checks) else 2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr and exit 2 for any trouble; traceback only with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
