@@ -390,3 +390,15 @@ def test_compressed_archive_and_special_files_are_input_errors(tmp_path):
         open_image(str(tmp_path / "img.tar.gz"))
     with pytest.raises(InputError, match="/dev/zero: not a regular file"):
         open_image("oci-archive:/dev/zero")
+
+
+def test_errors_name_the_platform_being_read_even_when_layers_are_shared(tmp_path):
+    layers = [g.LayerSpec([g.file("zeros", bytes(1 << 20))])]  # ~1 KiB gzip, 1 MiB tar
+    spec = g.IndexSpec([g.ImageSpec(layers), g.ImageSpec(layers, platform="linux/arm64")])
+    g.write_image(spec, tmp_path / "img.tar")
+    with open_image(str(tmp_path / "img.tar"), limits=Limits(max_layer_bytes=100_000)) as image:
+        amd, arm = image.manifests
+        assert amd.layers[0] == arm.layers[0]  # equal records, different manifests
+        with pytest.raises(LimitError, match="layer 0 of linux/arm64: uncompressed size"):
+            with image.open_layer(arm.layers[0]) as stream:
+                list(iter_entries(stream))

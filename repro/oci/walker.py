@@ -59,14 +59,17 @@ class SourceImage:
         self._closed = False
 
     def _label(self, layer: m.LayerRef) -> str:
-        for mi in self.manifests:
-            if layer in mi.layers:
-                if mi.is_attestation:
-                    return f"layer {layer.index} of attestation manifest {short(mi.descriptor.digest)}"
-                if mi.platform is not None:
-                    return f"layer {layer.index} of {mi.platform}"
-                return f"layer {layer.index} of manifest {short(mi.descriptor.digest)}"
-        return f"layer {layer.index} ({short(layer.descriptor.digest)})"
+        # identity first: platforms often share equal layers, and the message should
+        # name the manifest the caller is actually reading
+        owner = next((mi for mi in self.manifests if any(l is layer for l in mi.layers)), None)
+        owner = owner or next((mi for mi in self.manifests if layer in mi.layers), None)
+        if owner is None:
+            return f"layer {layer.index} ({short(layer.descriptor.digest)})"
+        if owner.is_attestation:
+            return f"layer {layer.index} of attestation manifest {short(owner.descriptor.digest)}"
+        if owner.platform is not None:
+            return f"layer {layer.index} of {owner.platform}"
+        return f"layer {layer.index} of manifest {short(owner.descriptor.digest)}"
 
     @contextmanager
     def open_layer(self, layer: m.LayerRef) -> Iterator[BinaryIO]:
