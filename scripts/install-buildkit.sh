@@ -28,6 +28,7 @@ need=()
 command -v runc >/dev/null || need+=(runc)
 command -v rootlesskit >/dev/null || need+=(rootlesskit)
 command -v newuidmap >/dev/null || need+=(uidmap)
+command -v setpriv >/dev/null && command -v unshare >/dev/null || need+=(util-linux)  # ephemeral daemons
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "apt-get install ${need[*]}"
@@ -37,6 +38,11 @@ if [ ${#need[@]} -gt 0 ]; then
     log "missing ${need[*]}: install them with apt-get as root"; exit 1
   fi
 fi
+
+# One install at a time (CI jobs and test sessions may start together).
+mkdir -p "$TOOLS/buildkit"
+exec 9>"$TOOLS/buildkit/.install.lock"
+flock 9
 
 # Already on PATH with the right version?
 if pb=$(command -v buildctl) && pd=$(command -v buildkitd) && have_version "$pb" && have_version "$pd"; then
@@ -48,17 +54,19 @@ fi
 
 command -v go >/dev/null || { log "go is needed to build BuildKit $VERSION (or put the release binaries on PATH)"; exit 1; }
 work=$(mktemp -d)
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work" "${tmpbin:-}"' EXIT
 log "building BuildKit $VERSION from the Go module proxy (takes a few minutes)"
 export GOPATH="${GOPATH:-$(go env GOPATH)}" GOFLAGS=-mod=mod
 dir=$(cd "$work" && go mod download -json "github.com/moby/buildkit@$VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 cp -r "$dir" "$work/src"
 chmod -R u+w "$work/src"
-mkdir -p "$BIN.tmp"
+mkdir -p "$(dirname "$BIN")"
+tmpbin=$(mktemp -d "$BIN.tmp.XXXXXX")
 ( cd "$work/src" && CGO_ENABLED=0 go build -trimpath \
     -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit" \
-    -o "$BIN.tmp/" ./cmd/buildctl ./cmd/buildkitd ) >&2
-rm -rf "$BIN"; mv "$BIN.tmp" "$BIN"
+    -o "$tmpbin/" ./cmd/buildctl ./cmd/buildkitd ) >&2
+chmod 755 "$tmpbin" "$tmpbin"/*
+rm -rf "$BIN"; mv "$tmpbin" "$BIN"
 have_version "$BIN/buildctl" || { log "built buildctl does not report $VERSION: $("$BIN/buildctl" --version)"; exit 1; }
 log "installed $("$BIN/buildctl" --version) into $BIN"
 echo "$BIN"
