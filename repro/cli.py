@@ -49,6 +49,8 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Write the report to FILE (atomically) instead of stdout."),
         click.option("--verify-all", is_flag=True,
                      help="Also hash layer blobs that the comparison does not need to read."),
+        click.option("--report-dir", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+                     help="Extract both sides of every differing file to DIR/a and DIR/b, with report.json."),
         click.option("--diffoscope", "use_diffoscope", is_flag=True,
                      help="Run diffoscope (if installed) on the files that still differ and embed its output."),
         click.option("--attest", "attest", type=click.Path(dir_okay=False), default=None, metavar="FILE",
@@ -59,13 +61,43 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def open_images(ref_a: str, ref_b: str, verify_all: bool = False) -> contextlib.ExitStack:
+_LIMIT_FLAGS = (
+    ("max_index_depth", "nested indexes below the top-level one"),
+    ("max_manifests", "index and manifest documents in one image"),
+    ("max_layers", "layers in one manifest"),
+    ("max_json_bytes", "bytes of any one index, manifest or config"),
+    ("max_entries_per_layer", "tar entries in one layer"),
+    ("max_layer_bytes", "bytes of one layer, compressed or uncompressed"),
+)
+LIMIT_KEYS = tuple(k for k, _ in _LIMIT_FLAGS)
+
+
+def limit_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--max-* flags: safety limits for untrusted images (docs/security.md)."""
+    from repro.oci import Limits
+
+    defaults = Limits()
+    for name, what in reversed(_LIMIT_FLAGS):
+        f = click.option("--" + name.replace("_", "-"), name, type=click.IntRange(min=1), default=None,
+                         metavar="N", help=f"Limit on {what} (default {getattr(defaults, name)}).")(f)
+    return f
+
+
+def make_limits(opts: dict[str, Any]) -> Any:
+    """Limits from the --max-* options, removing them from `opts`."""
+    from repro.oci import Limits
+
+    given = {k: opts.pop(k) for k in LIMIT_KEYS if k in opts}
+    return Limits(**{k: v for k, v in given.items() if v is not None})
+
+
+def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = None) -> contextlib.ExitStack:
     from repro.oci import open_image
 
     stack = contextlib.ExitStack()
     try:
-        a = stack.enter_context(open_image(ref_a, verify_all=verify_all))
-        b = stack.enter_context(open_image(ref_b, verify_all=verify_all))
+        a = stack.enter_context(open_image(ref_a, verify_all=verify_all, limits=limits))
+        b = stack.enter_context(open_image(ref_b, verify_all=verify_all, limits=limits))
     except BaseException:
         stack.close()
         raise
@@ -75,8 +107,10 @@ def open_images(ref_a: str, ref_b: str, verify_all: bool = False) -> contextlib.
 
 def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tuple[str, ...],
             source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
-            extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False) -> tuple[dict[str, Any], Any]:
-    """Diff two opened images, explain the findings and build the report document."""
+            extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
+            limits: Any = None, report_dir: str | None = None) -> tuple[dict[str, Any], Any]:
+    """Diff two opened images, explain the findings and build the report document;
+    with `report_dir`, also extract the differing files (while the images are open)."""
     from repro.diff import DiffOptions, Policy, content_lookup, diff_images
     from repro.explain import explain
     from repro.oci.model import Platform
@@ -86,7 +120,8 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
         plat = Platform.parse(platform) if platform else None
     except ReproError as e:
         raise InputError(str(e)) from None
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore)))
+    max_entries = limits.max_entries_per_layer if limits is not None else DiffOptions.max_entries
+    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore), max_entries=max_entries))
     lookup = content_lookup(result)
     findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
     if use_diffoscope:
@@ -94,7 +129,12 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
 
         findings = drill_down(findings, lookup)
     findings = tuple(findings)
-    return build_report(result, build=build, findings=findings, extra=extra), result
+    doc = build_report(result, build=build, findings=findings, extra=extra)
+    if report_dir:
+        from repro.extract import extract
+
+        extract(result, findings, doc, report_dir)
+    return doc, result
 
 
 def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = False,
@@ -137,16 +177,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("image_a")
 @click.argument("image_b")
 @report_options
+@limit_options
 def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignore: tuple[str, ...], fmt: str,
-         output: str | None, verify_all: bool, use_diffoscope: bool, attest: str | None) -> None:
+         output: str | None, verify_all: bool, report_dir: str | None, use_diffoscope: bool, attest: str | None,
+         **limit_opts: Any) -> None:
     """Compare two existing images and explain every difference.
 
     IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH or a bare
     path (detected by its contents). Exit 0 identical, 1 different, 2 trouble.
     """
-    with open_images(image_a, image_b, verify_all) as stack:
+    limits = make_limits(limit_opts)
+    with open_images(image_a, image_b, verify_all, limits) as stack:
         a, b = stack.images  # type: ignore[attr-defined]
-        doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope)
+        doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope,
+                         limits=limits, report_dir=report_dir)
         code = emit(doc, fmt, output, attest=attest)
     sys.exit(code)
 
@@ -155,14 +199,16 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
 @click.argument("image")
 @click.option("--files", is_flag=True, help="List every entry of every layer.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-def inspect(image: str, files: bool, fmt: str) -> None:
+@limit_options
+def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
     """Show an image's index, manifests, config summary and layers (with --files, entries)."""
     from repro.inspect import inspect_image, render_inspect
 
     from repro.oci import open_image
 
-    with open_image(image) as img:
-        doc = inspect_image(img, files=files)
+    limits = make_limits(limit_opts)
+    with open_image(image, limits=limits) as img:
+        doc = inspect_image(img, files=files, max_entries=limits.max_entries_per_layer)
     if fmt == "json":
         import json
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
@@ -270,9 +316,11 @@ def build(context: str, output: str, addr: str | None, progress: str, **opts: An
 @click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
               help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
 @_report_options_for_check
+@limit_options
 def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, against: str | None,
           keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
-          verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, **opts: Any) -> None:
+          verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, report_dir: str | None = None,
+          **opts: Any) -> None:
     """Build CONTEXT N times independently and report whether the images are identical.
 
     Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
@@ -286,6 +334,7 @@ def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, again
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     if against and n != 1:
         raise InputError("--against compares one build with IMAGE: use --builds 1 (the default with --against)")
+    limits = make_limits(opts)
     spec = _build_spec(context, opts)
     tools = find_buildkit()
     with contextlib.ExitStack() as stack:
@@ -298,11 +347,18 @@ def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, again
         build_doc = _build_document(results, vary)
         pairs = [(against, results[0].path)] if against else [(results[0].path, r.path) for r in results[1:]]
         docs = []
+        extracted = False
         for ref_a, ref_b in pairs:
-            with open_images(ref_a, ref_b, verify_all) as images:
-                doc, _ = compare(*images.images, platform=None, semantic=semantic, ignore=ignore,  # type: ignore[attr-defined]
-                                 source_date_epoch=spec.source_date_epoch, build=build_doc,
-                                 use_diffoscope=use_diffoscope)
+            with open_images(ref_a, ref_b, verify_all, limits) as images:
+                doc, result = compare(*images.images, platform=None, semantic=semantic, ignore=ignore,  # type: ignore[attr-defined]
+                                      source_date_epoch=spec.source_date_epoch, build=build_doc,
+                                      use_diffoscope=use_diffoscope, limits=limits)
+                # --report-dir gets the first comparison that differs (else the last one)
+                if report_dir and not extracted and (doc["verdict"] != "reproducible" or (ref_a, ref_b) == pairs[-1]):
+                    from repro.extract import extract
+
+                    extract(result, result.findings, doc, report_dir)
+                    extracted = True
             docs.append(doc)
         # one report: the first comparison that differs (else the first); with more than two
         # builds, every comparison's verdict is listed under "comparisons"

@@ -14,7 +14,7 @@ _TYPE_CHAR = {"file": "-", "dir": "d", "symlink": "l", "hardlink": "h", "char": 
               "whiteout": "w", "opaque": "o"}
 
 
-def inspect_image(img: Image, *, files: bool = False) -> dict[str, Any]:
+def inspect_image(img: Image, *, files: bool = False, max_entries: int = 1_000_000) -> dict[str, Any]:
     doc: dict[str, Any] = {"ref": img.ref, "kind": img.kind, "digest": img.digest,
                            "index": {"annotations": dict(img.index.get("annotations") or {})} if img.index else None,
                            "manifests": []}
@@ -38,7 +38,7 @@ def inspect_image(img: Image, *, files: bool = False) -> dict[str, Any]:
                                   "diff_id": layer.diff_id, "instruction": layer.instruction}
             if files and not m.is_attestation:
                 with img.open_layer(layer) as stream:
-                    ld["entries"] = [_entry_json(e) for e, _ in iter_entries(stream)]
+                    ld["entries"] = [_entry_json(e) for e, _ in iter_entries(stream, max_entries=max_entries)]
             entry["layers"].append(ld)
         doc["manifests"].append(entry)
     return doc

@@ -301,3 +301,15 @@ def test_inspect_lists_layers_with_instructions_and_files(capsys, tmp_path):
     code, out, _ = run(capsys, "inspect", str(tmp_path / "a.tar"), "--files")
     assert code == 0
     assert "RUN date > /etc/stamp" in out and "etc/hostname" in out and "linux/amd64" in out
+
+
+@pytest.mark.parametrize("flag,value", [("--max-entries-per-layer", "2"), ("--max-layers", "1"),
+                                        ("--max-json-bytes", "100")])
+def test_limit_flags_reach_the_reader_and_name_themselves(capsys, tmp_path, flag, value):
+    write_image(base_spec(), tmp_path / "a.tar")
+    write_image(vary(base_spec(), 1, "etc/stamp", content=b"x"), tmp_path / "b.tar")
+    code, out, err = run(capsys, "diff", str(tmp_path / "a.tar"), str(tmp_path / "b.tar"), flag, value)
+    assert code == 2 and out == ""
+    assert err.startswith("repro: error:") and f"raise with {flag}" in err
+    code, _, _ = run(capsys, "diff", str(tmp_path / "a.tar"), str(tmp_path / "b.tar"), flag, "100000000")
+    assert code == 1

@@ -189,6 +189,11 @@ def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str],
     if use_pty:
         master, slave = os.openpty()
         _copy_winsize(sink, slave)
+        with contextlib.suppress(OSError):  # bytes pass through unchanged: our terminal adds its own \r
+            import termios
+            attrs = termios.tcgetattr(slave)
+            attrs[1] &= ~termios.ONLCR
+            termios.tcsetattr(slave, termios.TCSANOW, attrs)
         out_target: int = slave
     else:
         master = slave = -1

@@ -74,6 +74,7 @@ class DiffOptions:
     platform: Platform | None = None
     policy: Policy = Policy()
     capture_limit: int = CAPTURE_LIMIT
+    max_entries: int = 1_000_000  # per layer (Limits.max_entries_per_layer)
     on_layer: Callable[[str], None] | None = None  # progress hook: called with a description
 
 
@@ -90,9 +91,11 @@ class ContentStore:
     files. Misses are served later by re-reading the layer once.
     """
 
-    def __init__(self, images: tuple[Image, Image], capture_limit: int, budget: int = CAPTURE_BUDGET):
+    def __init__(self, images: tuple[Image, Image], capture_limit: int, budget: int = CAPTURE_BUDGET,
+                 max_entries: int = 1_000_000):
         self._images = images
         self._limit = capture_limit
+        self._max_entries = max_entries
         self._budget = budget
         self._used = 0
         self._lock = threading.Lock()
@@ -131,7 +134,7 @@ class ContentStore:
         image = image_side or self._images[side]
         try:
             with image.open_layer(layer) as stream:
-                for e, d in _keyed_stream(iter_entries(stream, capture_limit=self._limit)):
+                for e, d in _keyed_stream(iter_entries(stream, capture_limit=self._limit, max_entries=self._max_entries)):
                     ek = (lkey, e[0])
                     if d is not None and ek not in self._kept[side] and self._used + len(d) <= self._budget:
                         self._kept[side][ek] = d
@@ -187,7 +190,7 @@ def _pair_manifests(a: Image, b: Image) -> list[tuple[tuple[str, str], ManifestI
 
 def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> DiffResult:
     """Compare image A with image B. Pure apart from reading blobs through the images."""
-    contents = ContentStore((a, b), options.capture_limit)
+    contents = ContentStore((a, b), options.capture_limit, max_entries=options.max_entries)
     findings: list[Finding] = []
     platforms: list[PlatformResult] = []
 
@@ -330,7 +333,8 @@ def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, opt
     def run(side: int, image: Image, layer: LayerRef) -> list[Entry]:
         entries: list[Entry] = []
         with image.open_layer(layer) as stream:
-            for (key, e), data in _keyed_stream(iter_entries(stream, capture_limit=options.capture_limit)):
+            for (key, e), data in _keyed_stream(iter_entries(stream, capture_limit=options.capture_limit,
+                                                                   max_entries=options.max_entries)):
                 if cancel.is_set():
                     break
                 entries.append(e)
@@ -347,11 +351,11 @@ def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, opt
             cancel.set()
 
 
-def _merged(image: Image, m: ManifestImage) -> MergedFS:
+def _merged(image: Image, m: ManifestImage, max_entries: int) -> MergedFS:
     fs = MergedFS()
     for layer in m.layers:
         with image.open_layer(layer) as stream:
-            fs.apply(layer.index, [e for e, _ in iter_entries(stream)])
+            fs.apply(layer.index, [e for e, _ in iter_entries(stream, max_entries=max_entries)])
     return fs
 
 
@@ -360,7 +364,8 @@ def _compare_merged(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage, 
     if options.on_layer:
         options.on_layer(f"{plat} merged filesystem")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        fa_future, fb_future = pool.submit(_merged, ia, ma), pool.submit(_merged, ib, mb)
+        fa_future, fb_future = (pool.submit(_merged, ia, ma, options.max_entries),
+                                pool.submit(_merged, ib, mb, options.max_entries))
         fa, fb = fa_future.result(), fb_future.result()
     instr_a = {l.index: l.instruction for l in ma.layers}
     instr_b = {l.index: l.instruction for l in mb.layers}

@@ -20,7 +20,7 @@ import hashlib
 import posixpath
 import re
 from types import MappingProxyType
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import unquote_to_bytes
 
 from repro.errors import FormatError, LimitError, ReproError
@@ -170,16 +170,24 @@ def _checksum_ok(header: bytes) -> bool:
     return want == unsigned - 2 * sum(b for b in header[:148] + header[156:] if b > 127)
 
 
+ContentSink = Callable[[str, int], "Callable[[memoryview], None] | None"]
+
+
 def iter_entries(
-    stream: BinaryIO, *, capture_limit: int = 0, max_entries: int = DEFAULT_MAX_ENTRIES
+    stream: BinaryIO, *, capture_limit: int = 0, max_entries: int = DEFAULT_MAX_ENTRIES,
+    content_sink: ContentSink | None = None,
 ) -> Iterator[tuple[Entry, bytes | None]]:
     """Each entry of the layer tar in order, with the content of regular files of at most
     `capture_limit` bytes. After the last entry the stream is read to EOF, so a verifying
     stream checks every byte. Truncation or corruption is a FormatError; more than
-    `max_entries` entries a LimitError."""
+    `max_entries` entries a LimitError.
+
+    `content_sink(path, size)`, called for every regular file before its content is read,
+    may return a writer that receives the content piece by piece (for --report-dir:
+    files of any size are streamed, never held in memory)."""
     reader = _Reader(stream)
     try:
-        yield from _walk(reader, capture_limit, max_entries)
+        yield from _walk(reader, capture_limit, max_entries, content_sink)
     except FormatError as e:
         # a corrupt tar in a tampered layer: report the tampering (the verifying stream
         # raises IntegrityError at EOF) rather than its symptom
@@ -205,7 +213,8 @@ def _integrity_error(reader: _Reader) -> BlobIntegrityError | None:
     return None
 
 
-def _walk(reader: _Reader, capture_limit: int, max_entries: int) -> Iterator[tuple[Entry, bytes | None]]:
+def _walk(reader: _Reader, capture_limit: int, max_entries: int,
+          content_sink: ContentSink | None = None) -> Iterator[tuple[Entry, bytes | None]]:
     global_pax: dict[str, bytes] = {}
     pax: dict[str, bytes] = {}
     long_name: bytes | None = None
@@ -262,11 +271,15 @@ def _walk(reader: _Reader, capture_limit: int, max_entries: int) -> Iterator[tup
         capture = is_file and data_size <= capture_limit
         h = hashlib.sha256()
         parts: list[bytes] = []
+        extra = content_sink(fields["path"], data_size) if (is_file and content_sink is not None) else None
         if data_size:
-            if capture:
+            if capture or extra is not None:
                 def sink(piece: memoryview) -> None:
                     h.update(piece)
-                    parts.append(bytes(piece))
+                    if capture:
+                        parts.append(bytes(piece))
+                    if extra is not None:
+                        extra(piece)
                 got = reader.feed(data_size, sink)
             else:
                 got = reader.feed(data_size, h.update)
