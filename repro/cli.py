@@ -18,7 +18,7 @@ import click
 from repro import BUILDKIT_VERSION, __version__
 from repro.errors import InputError, ReproError
 
-FORMATS = ("text", "json", "markdown", "html")
+FORMATS = ("text", "json", "markdown", "html", "junit")
 
 
 class Terminated(ReproError):
@@ -150,6 +150,14 @@ def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = Fal
         atomic_write(attest, render_statement(doc))
 
     text = render(doc, fmt)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        # GitHub Actions shows this file on the run's page; append, as every step does.
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(render(doc, "markdown") + "\n")
+        except OSError as e:
+            raise InputError(f"cannot append to GITHUB_STEP_SUMMARY {summary}: {e.strerror}") from None
     if output:
         atomic_write(output, text)
         if not quiet:

@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping
 
 from repro.report.document import SCHEMA, build_report
 from repro.report.html import render_html
+from repro.report.junit import render_junit
 from repro.report.markdown import render_markdown
 from repro.report.text import render_text
 
@@ -20,6 +21,7 @@ RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "json": render_json,
     "markdown": render_markdown,
     "html": render_html,
+    "junit": render_junit,
 }
 
 
@@ -27,4 +29,4 @@ def render(doc: Mapping[str, Any], fmt: str) -> str:
     return RENDERERS[fmt](doc)
 
 
-__all__ = ["RENDERERS", "SCHEMA", "build_report", "render", "render_html", "render_json", "render_markdown", "render_text"]
+__all__ = ["RENDERERS", "SCHEMA", "build_report", "render", "render_html", "render_json", "render_junit", "render_markdown", "render_text"]
