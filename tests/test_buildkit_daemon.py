@@ -142,3 +142,20 @@ def test_sigkilled_python_takes_its_daemon_along_and_the_dir_is_swept(isolated, 
     wait_for(lambda: not processes_mentioning(line[1]), timeout=20, what="the orphaned daemon to die")
     assert not mounts_under(line[1])
     assert sweep_stale(isolated.dir, min_age=0) == [line[1]]
+
+
+def test_daemon_in_a_noexec_temp_dir_still_builds(buildkit_tools, base_image, tmp_path):
+    # /tmp mounted noexec is common on hardened hosts: the runc wrapper cannot run from
+    # there, so plain runc is used instead
+    mnt = tmp_path / "noexec"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=64m", "tmpfs", str(mnt)], check=True)
+    try:
+        (tmp_path / "Dockerfile").write_text("FROM base\nRUN echo ok > /ok\n")
+        spec = BuildSpec(context=str(tmp_path), source_date_epoch=EPOCH, build_contexts=(base_image.build_context,))
+        with EphemeralDaemon(tools=buildkit_tools, tmp_dir=str(mnt)) as daemon:
+            result = build(spec, str(tmp_path / "out.tar"), daemon=daemon, progress="quiet", tools=buildkit_tools)
+        assert result.image_digest.startswith("sha256:")
+        assert os.listdir(mnt) == [] and not mounts_under(daemon.dir)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -36,6 +37,7 @@ from repro.buildkit.tools import Tools, find_buildkit, find_helper
 from repro.errors import BuildError, ToolMissing
 
 STATE_PREFIX = "repro-buildkitd-"
+_ERROR_LINE = re.compile(r"^(buildkitd|rootlesskit|\[rootlesskit:\w+\]|unshare|setpriv|runc):|level=(error|fatal)")
 _SOCKET_MAX = 100  # sun_path is 108 bytes including "unix://"-less path and NUL
 
 
@@ -139,6 +141,9 @@ class EphemeralDaemon:
         self.dir = _make_dir(self.tmp_parent)
         self.addr = "unix://" + os.path.join(self.dir, "buildkitd.sock")
         self.log_path = os.path.join(self.dir, "buildkitd.log")
+        if os.statvfs(self.dir).f_flag & os.ST_NOEXEC:  # the runc wrapper cannot run from here
+            i = argv.index("@DIR@/runc")
+            argv[i] = self._runc  # plain runc: its state goes to the shared default (/run/runc)
         argv = [a.replace("@DIR@", self.dir) for a in argv]
         env = self._env()
         procs.register(id(self), self.close)
@@ -276,6 +281,9 @@ class EphemeralDaemon:
         except OSError:
             return ""
         kept = [ln.strip() for ln in text.splitlines() if ln.strip() and "CDI setup error" not in ln]
+        errors = [ln for ln in kept if _ERROR_LINE.search(ln)]
+        if errors:  # the error itself, not the Go stack trace or usage text printed after it
+            return " | ".join(errors[-3:])
         return " | ".join(kept[-lines:])
 
     def describe(self) -> str:
