@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import textwrap
+import uuid
 
 import pytest
 
@@ -83,6 +84,53 @@ def test_rootless_state_owned_by_subordinate_ids_is_removed(rootless_user, tmp_p
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stdout.strip().splitlines()[-1] == "[]"
         assert processes_mentioning(tmp) == [] and os.listdir(tmp) == []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ctx, ignore_errors=True)
+
+
+KILL = textwrap.dedent("""
+    import os, signal, sys, tempfile, threading, time
+    tempfile.tempdir = {tmp!r}
+    from repro.buildkit import BuildSpec, EphemeralDaemon, build
+    from repro.buildkit.procs import processes_mentioning
+    from repro.errors import BuildError
+    spec = BuildSpec(context={ctx!r}, source_date_epoch={epoch}, build_contexts=({base!r},))
+    errors = []
+    with EphemeralDaemon() as d:
+        def run():
+            try:
+                build(spec, {ctx!r} + "/out.tar", daemon=d, progress="quiet")
+            except BuildError as e:
+                errors.append(str(e))
+        t = threading.Thread(target=run)
+        t.start()
+        deadline = time.monotonic() + 60
+        while not processes_mentioning({token!r}):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        pid = [p for p in processes_mentioning(d.dir)
+               if open(f"/proc/{{p}}/cmdline", "rb").read().split(b"\\0")[0].endswith(b"buildkitd")][0]
+        os.kill(pid, signal.SIGKILL)
+        t.join(60)
+    print(errors)
+""")
+
+
+def test_rootless_daemon_killed_mid_build_is_build_error_and_leaves_nothing(rootless_user):
+    token = uuid.uuid4().hex
+    ctx = rootless_user.private_dir("rbt-rl-ctx-")
+    tmp = rootless_user.private_dir("rbt-rl-")
+    try:
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write(f"FROM base\nRUN sleep 60; : {token}\n")
+        os.chmod(os.path.join(ctx, "Dockerfile"), 0o644)
+        proc = rootless_user.run_python(KILL.format(tmp=tmp, ctx=ctx, epoch=EPOCH, token=token,
+                                                    base=rootless_user.base.build_context))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "died during the build" in proc.stdout, proc.stdout
+        assert processes_mentioning(token) == [] and processes_mentioning(tmp) == [] and os.listdir(tmp) == []
+        assert not os.path.exists(os.path.join(ctx, "out.tar"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(ctx, ignore_errors=True)
