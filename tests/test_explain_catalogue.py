@@ -123,6 +123,10 @@ def test_mtime_rules_use_source_date_epoch():
     assert one(f).cause == "file-mtime"
     assert one(f, source_date_epoch=1_700_000_000).cause == "mtime-older-than-epoch"
     assert one(f, source_date_epoch=1_600_000_100).cause == "file-mtime"  # one side is newer
+    clamped = file("app/x", "mtime", "1600000000", "1700000000")  # fresh checkout, clamped to the epoch
+    assert one(clamped, source_date_epoch=1_700_000_000).cause == "mtime-older-than-epoch"
+    both_clamped_or_newer = file("app/x", "mtime", "1700000000", "1700000001")
+    assert one(both_clamped_or_newer, source_date_epoch=1_700_000_000).cause == "file-mtime"
 
 
 @pytest.mark.parametrize(("finding", "cause"), [

@@ -183,9 +183,12 @@ def _seconds(v: Any) -> float | None:
 
 
 def both_older_than_epoch(s: Subject) -> bool:
+    """Both mtimes at or below the epoch, at least one below it. rewrite-timestamp clamps
+    newer times to exactly the epoch, so an old mtime from one checkout against a clamped
+    fresh one from another is the same cause: the old time passed through."""
     epoch = s.source_date_epoch
     a, b = _seconds(s.finding.a), _seconds(s.finding.b)
-    return epoch is not None and a is not None and b is not None and a < epoch and b < epoch
+    return epoch is not None and a is not None and b is not None and a <= epoch and b <= epoch and min(a, b) < epoch
 
 
 def hardlink(s: Subject) -> bool:
