@@ -682,7 +682,9 @@ def summarize_diffoscope(json_path: Path, expected: list[str]) -> tuple[str, dic
                     if p not in paths or tag not in paths[p]:
                         paths.setdefault(p, []).append(tag)
     changed_lines = sum(1 for line in file_list if line[:1] in "+-" and not line.startswith(("+++", "---")))
-    shown = "; ".join(" > ".join(c[1:])[-90:] for c in leaves[:8])
+    def short(name: str) -> str:
+        return re.sub(r"([0-9a-f]{12})[0-9a-f]{52}", r"\1…", name)
+    shown = "; ".join(" > ".join(short(n) for n in c[1:]) for c in leaves[:8])
     files = "; ".join(f"{p} [{','.join(v)}]" for p, v in paths.items())
     return (f"{len(leaves)} differing leaves, file-list diff {changed_lines} +/- lines"
             f"{': ' + files if files else ''} | leaves: {shown}"), paths
