@@ -367,6 +367,10 @@ def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, again
 
                     extract(result, result.findings, doc, report_dir)
                     extracted = True
+            if not keep:  # the tarballs go away with the temp dir: name the builds instead
+                names = {r.path: f"build-{i + 1}" for i, r in enumerate(results)}
+                for inp in doc["inputs"]:
+                    inp["ref"] = names.get(inp["ref"], inp["ref"])
             docs.append(doc)
         # one report: the first comparison that differs (else the first); with more than two
         # builds, every comparison's verdict is listed under "comparisons"
