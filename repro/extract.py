@@ -9,14 +9,20 @@ components and absolute paths are neutralised, no symlink or hardlink from an im
 ever created (links are described in report.json, not made), every file is opened with
 O_NOFOLLOW|O_EXCL under a directory this function made, and the whole tree is built as
 DIR.partial-XXXX and renamed to DIR at the end, so an interrupted run never leaves a
-directory that looks complete. DIR must not exist or be empty.
+directory that looks complete. DIR must not exist or be empty. A name component longer
+than the file system allows (255 bytes) is cut and given a hash suffix, a path longer
+than PATH_MAX is stored under `%LONG/<sha256 of the path>`, and one whose parent is a
+file written earlier under `%CONFLICT/<sha256 of the path>`; a write that fails (disk
+full) is an error naming --report-dir, never blamed on the image.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections import defaultdict
 from typing import Any, Callable, Mapping
@@ -28,16 +34,35 @@ from repro.oci.layer_index import iter_entries
 from repro.oci.model import Image, LayerRef
 
 
+NAME_MAX = 255  # bytes in one path component (ext4, xfs, tmpfs, btrfs)
+PATH_BUDGET = 3000  # bytes of a relative path: DIR and a platform dir must still fit in PATH_MAX
+
+
 def safe_relpath(path: str) -> str:
-    """A path from an image as a relative path that cannot leave its directory."""
+    """A path from an image as a relative path that cannot leave its directory and that
+    the file system can hold."""
     parts = []
     for part in path.replace("\\", "/").split("/"):
         if part in ("", "."):
             continue
         if part == "..":
             part = "%2E%2E"
-        parts.append(part)
-    return os.path.join(*parts) if parts else "%2E"
+        parts.append(_fit_name(part))
+    rel = os.path.join(*parts) if parts else "%2E"
+    if len(os.fsencode(rel)) > PATH_BUDGET:
+        rel = os.path.join("%LONG", _digest(path))
+    return rel
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(os.fsencode(text)).hexdigest()
+
+
+def _fit_name(part: str) -> str:
+    raw = os.fsencode(part)
+    if len(raw) <= NAME_MAX:
+        return part
+    return os.fsdecode(raw[:NAME_MAX - 24]) + "%" + _digest(part)[:23]
 
 
 def _platform_dir(platform: str) -> str:
@@ -56,7 +81,10 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], d
     parent = os.path.dirname(target)
     if not os.path.isdir(parent):
         raise InputError(f"--report-dir {directory}: parent directory {parent} does not exist")
-    work = tempfile.mkdtemp(prefix=os.path.basename(target) + ".partial-", dir=parent)
+    try:
+        work = tempfile.mkdtemp(prefix=os.path.basename(target) + ".partial-", dir=parent)
+    except OSError as e:
+        raise InputError(f"--report-dir {directory}: cannot create: {e.strerror or e}") from None
     try:
         counts = _extract_into(result, findings, work)
         with open(os.path.join(work, "report.json"), "w", encoding="utf-8") as fh:
@@ -66,6 +94,9 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], d
             os.rmdir(target)  # empty, checked above
         os.rename(work, target)
         return counts
+    except OSError as e:
+        shutil.rmtree(work, ignore_errors=True)
+        raise InputError(f"--report-dir {directory}: cannot write: {e.strerror or e}") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -112,11 +143,17 @@ def _write_layer_files(image: Image, layer: LayerRef, paths: set[tuple[str, int]
         seen[path] += 1
         if (path, occ) not in wanted_occ and path not in wanted_last:
             return None
-        out = _open_safe(base, path)
+        try:
+            out = _open_safe(base, path)
+        except OSError as e:
+            raise _write_error(path, e) from None
         written += 1
 
         def write(piece: memoryview) -> None:
-            out.write(piece)
+            try:
+                out.write(piece)
+            except OSError as e:  # raised inside the layer reader: it must not look like a bad layer
+                raise _write_error(path, e) from None
         sinks.append(out)
         return write
 
@@ -126,15 +163,31 @@ def _write_layer_files(image: Image, layer: LayerRef, paths: set[tuple[str, int]
             for _ in iter_entries(stream, content_sink=sink_for):
                 pass
     finally:
+        problem = None
         for s in sinks:
-            s.close()
+            try:
+                s.close()  # flushes: a full disk can show here first
+            except OSError as e:
+                problem = problem or e
+        if problem is not None and sys.exc_info()[0] is None:
+            raise _write_error("", problem)
     return written
+
+
+def _write_error(path: str, e: OSError) -> InputError:
+    where = f" {path!r}" if path else ""
+    return InputError(f"--report-dir: cannot write{where}: {e.strerror or e}")
 
 
 def _open_safe(base: str, path: str):  # type: ignore[no-untyped-def]
     rel = safe_relpath(path)
     full = os.path.join(base, rel)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # a file written earlier sits where this path needs a directory ("p", then "p/q")
+        full = os.path.join(base, "%CONFLICT", _digest(path))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
     real_base = os.path.realpath(base)
     if os.path.commonpath([os.path.realpath(os.path.dirname(full)), real_base]) != real_base:
         raise InputError(f"refusing to write {path!r} outside the report directory")

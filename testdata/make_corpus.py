@@ -986,6 +986,13 @@ def odd_duplicate_entries(d: Path) -> tuple[str, str]:
     return _odd_pair(d, a, b)
 
 
+@case("odd", "a file, then files below a path of the same name (p, p/q, p/q/r)", expect=(1,))
+def odd_file_then_children(d: Path) -> tuple[str, str]:
+    def files(c: bytes) -> list[g.FileSpec]:
+        return [g.file("p", c), g.file("p/q", c), g.file("p/q/r", c)]
+    return _odd_pair(d, files(b"A"), files(b"B"))
+
+
 @case("odd", "symlink loops, a symlink to itself, a hardlink to itself and to a later entry", expect=(1,))
 def odd_link_loops(d: Path) -> tuple[str, str]:
     common = [g.symlink("self", "self"), g.hardlink("hself", "hself"), g.hardlink("early", "late"),
