@@ -8,7 +8,7 @@ import json
 import imagegen as g
 import pytest
 
-from repro.errors import FormatError, InputError, IntegrityError, LimitError
+from repro.errors import FormatError, InputError, IntegrityError, LimitError, RegistryError
 from repro.oci import Limits, iter_entries, open_image
 
 
@@ -348,8 +348,8 @@ def test_missing_file_not_a_tar_and_unknown_layout_are_input_errors(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(InputError, match="not an OCI layout"):
         open_image(str(tmp_path / "d"))
-    with pytest.raises(InputError, match="registry references are not supported yet"):
-        open_image("docker://alpine:3.19")
+    with pytest.raises(RegistryError, match="no-such-host.invalid: unknown host"):  # registries: tests/test_registry*.py
+        open_image("docker://no-such-host.invalid/app:1")
 
 
 def test_truncated_archive_is_caught(tmp_path):

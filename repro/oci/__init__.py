@@ -20,14 +20,22 @@ from repro.errors import FormatError, InputError, ReproError
 from repro.oci.history import clean_instruction
 from repro.oci.layer_index import iter_entries
 from repro.oci.limits import Limits
-from repro.oci.model import Image
+from repro.oci.model import Image, Platform
 from repro.oci.reference import Reference, parse_reference
+from repro.oci.registry_options import RegistryOptions
 
-__all__ = ["open_image", "Limits", "clean_instruction", "iter_entries", "parse_reference", "Reference"]
+__all__ = ["open_image", "Limits", "RegistryOptions", "clean_instruction", "iter_entries", "parse_reference",
+           "Reference"]
 
 
-def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = False) -> Image:
+def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = False,
+               platform: str | Platform | None = None, registry: RegistryOptions | None = None) -> Image:
     """Open `ref` (see repro.oci.reference for the syntax).
+
+    `platform` (`os/arch[/variant]`): only this platform is needed. A registry image then
+    fetches no other platform's manifest or config, and an index without the platform is
+    an InputError; the local sources, cheap to read, still list every platform.
+    `registry`: how to reach registries (--plain-http, --insecure; see docs/registries.md).
 
     Opening reads and verifies every index, manifest and config, and checks every
     blob's stored size; layer blobs are hashed when read, or now with `verify_all`.
@@ -38,7 +46,16 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
     """
     limits = limits or Limits()
     reference = parse_reference(ref)
+    if isinstance(platform, str):
+        try:
+            platform = Platform.parse(platform)
+        except ReproError as e:
+            raise InputError(str(e)) from None
     try:
+        if reference.kind == "docker":
+            from repro.oci.registry import open_registry
+
+            return open_registry(reference, limits, verify_all, platform, registry or RegistryOptions())
         return _open(reference, limits, verify_all)
     except ReproError:
         raise
@@ -56,8 +73,6 @@ def _open(ref: Reference, limits: Limits, verify_all: bool) -> Image:
     from repro.oci.layout import open_layout
     from repro.oci.tarindex import TarIndex
 
-    if ref.kind == "docker":
-        raise InputError(f"{ref.text}: registry references are not supported yet")
     path = ref.path
     if ref.kind == "oci" or (ref.kind == "" and os.path.isdir(path)):
         return open_layout(ref, limits, verify_all)

@@ -68,6 +68,10 @@ def _parse_docker(text: str) -> Reference:
     rest = text[len("docker://") :]
     if rest.startswith("//"):
         rest = rest[2:]
+    first, slash, after = rest.partition("/")
+    if slash and "@" in first:  # user:password@host/...: never echo it
+        raise InputError(f"docker://***@{first.rsplit('@', 1)[1]}/{after}: credentials do not belong in an image "
+                         f"reference; use `docker login` or REGISTRY_AUTH_FILE")
     name, at, digest = rest.partition("@")
     if at:
         try:

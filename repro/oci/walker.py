@@ -28,7 +28,12 @@ IMAGE_CONFIG_TYPES = frozenset({m.OCI_CONFIG, m.DOCKER_CONFIG})
 
 
 class Blobs(Protocol):
-    """What a source must provide: content-addressed blobs, unverified."""
+    """What a source must provide: content-addressed blobs, unverified.
+
+    A store that keeps blobs apart by what they are (a registry serves indexes and
+    manifests from /manifests/, everything else from /blobs/) also implements
+    `size_of(descriptor)` and `open_descriptor(descriptor)`; the walker then uses those.
+    """
 
     def size(self, digest: str) -> int | None:
         """Stored size of the blob, None if it is missing."""
@@ -37,6 +42,11 @@ class Blobs(Protocol):
         """The stored bytes; the caller verifies them."""
 
     def close(self) -> None: ...
+
+
+def stored_size(blobs: Blobs, desc: m.Descriptor) -> int | None:
+    size_of = getattr(blobs, "size_of", None)
+    return size_of(desc) if size_of is not None else blobs.size(desc.digest)
 
 
 class SourceImage:
@@ -118,8 +128,9 @@ class SourceImage:
 
 
 def open_verified(blobs: Blobs, desc: m.Descriptor) -> VerifyingReader:
+    open_descriptor = getattr(blobs, "open_descriptor", None)
     try:
-        raw = blobs.open(desc.digest)
+        raw = open_descriptor(desc) if open_descriptor is not None else blobs.open(desc.digest)
     except KeyError:
         raise IntegrityError(f"blob {desc.digest} is missing") from None
     except OSError as e:
@@ -193,17 +204,19 @@ def blob_error(blob: Any) -> BlobIntegrityError | None:
 class Walker:
     """Walks documents from a root, verifying each blob before it is parsed."""
 
-    def __init__(self, blobs: Blobs, limits: Limits) -> None:
+    def __init__(self, blobs: Blobs, limits: Limits, platform: m.Platform | None = None) -> None:
         self.blobs, self.limits = blobs, limits
+        self.platform = platform  # walk only this platform's manifests (and their attestations)
         self.documents = 0
         self.manifests: list[m.ManifestImage] = []
         self.root_index: Mapping[str, Any] | None = None  # the first index document read
+        self.skipped: set[str] = set()  # platforms of index entries left out by `platform`
 
     # -- blobs ---------------------------------------------------------------
 
     def check_stored(self, desc: m.Descriptor, what: str) -> None:
         """Cheap open-time check: the blob exists and has the size its descriptor says."""
-        stored = self.blobs.size(desc.digest)
+        stored = stored_size(self.blobs, desc)
         if stored is None:
             raise IntegrityError(f"{what}: blob {desc.digest} is missing")
         if stored != desc.size:
@@ -247,12 +260,32 @@ class Walker:
             children = parse_index(doc, what, desc.media_type)
             if self.root_index is None:
                 self.root_index = m.freeze(doc)
-            for child in children:
+            for child in self.chosen(children):
                 self.visit(child, depth + 1, strict=False)
         elif desc.media_type in m.MANIFEST_TYPES:
             self.manifests.append(self.manifest(desc))
         elif strict:
             raise FormatError(f"descriptor {short(desc.digest)}: unknown media type {desc.media_type!r}")
+
+    def chosen(self, children: list[m.Descriptor]) -> list[m.Descriptor]:
+        """The index entries to walk: all of them, or with `platform` the manifests for it,
+        entries that name no platform (nested indexes, manifests to be read to know), and
+        the attestation manifests of the chosen ones. Others are never fetched."""
+        if self.platform is None:
+            return children
+        want = str(self.platform)
+        kept: list[m.Descriptor] = []
+        for child in children:
+            if child.is_attestation:
+                continue
+            if child.platform is None or str(child.platform) == want:
+                kept.append(child)
+            else:
+                self.skipped.add(str(child.platform))
+        digests = {c.digest for c in kept}
+        attestations = [c for c in children if c.is_attestation
+                        and c.annotations.get(m.ATTESTATION_REF_DIGEST) in digests]
+        return [c for c in children if c in kept or c in attestations]
 
     def manifest(self, desc: m.Descriptor) -> m.ManifestImage:
         what = f"manifest {short(desc.digest)}"
@@ -380,16 +413,25 @@ def build_image(
     *,
     digest: str,
     index: Mapping[str, Any] | None = None,
+    platform: m.Platform | None = None,
 ) -> SourceImage:
     """Walk `roots` and return the opened image; closes `blobs` on failure.
 
     `index` is the top-level index when the caller has it (index.json itself); else,
-    for a single root that is an index, that index document.
+    for a single root that is an index, that index document. With `platform`, index
+    entries for other platforms are not read, and an index without that platform is an
+    InputError.
     """
     try:
-        walker = Walker(blobs, limits)
+        walker = Walker(blobs, limits, platform)
         for root in roots:
             walker.visit(root, 0, strict=True)
+        if platform is not None and walker.skipped and not any(
+            str(mi.platform) == str(platform) for mi in walker.manifests if not mi.is_attestation
+        ):
+            raise InputError(
+                f"{ref}: platform {platform} is not in the index; it has: {', '.join(sorted(walker.skipped))}"
+            )
         if index is None and len(roots) == 1 and roots[0].media_type in m.INDEX_TYPES:
             index = walker.root_index
         if verify_all:
