@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import traceback
@@ -459,6 +460,12 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, old)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
 def _one_line(msg: str) -> str:
+    """At most three lines of `msg` joined with " / ", control characters escaped: names
+    in messages come from images, and an escape sequence must not reach the terminal."""
     lines = [l for l in msg.strip().splitlines() if l.strip()]
-    return " / ".join(lines[:3]) if lines else "unknown error"
+    text = " / ".join(lines[:3]) if lines else "unknown error"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
