@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections import defaultdict
 from typing import Any, Mapping
 
@@ -131,4 +132,13 @@ def render_text(doc: Mapping[str, Any]) -> str:
         unexplained = s["by_cause"].get("unexplained", 0)
         out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
                    + (f", {unexplained} unexplained" if unexplained and unexplained != s["findings"] else "") + ign)
-    return "\n".join(out) + "\n"
+    return "\n".join(_CONTROL.sub(_escape, line) for line in out) + "\n"
+
+
+# Paths, instructions and file contents come from images: a newline must not forge a
+# report line, nor an escape sequence reach the terminal (tab is left alone).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    return f"\\x{ord(m.group()):02x}"
