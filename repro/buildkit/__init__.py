@@ -10,7 +10,7 @@ daemon (EphemeralDaemon), build (build, build_many, BuildResult), vary (perturbe
 inputs), doctor (prerequisite checks), procs (process/mount/signal housekeeping).
 """
 
-from repro.buildkit.build import BuildResult, build, build_many, buildkit_error_lines
+from repro.buildkit.build import BuildResult, Push, build, build_many, buildkit_error_lines
 from repro.buildkit.daemon import DaemonInfo, EphemeralDaemon, daemon_info, sweep_stale
 from repro.buildkit.doctor import Check, doctor
 from repro.buildkit.spec import BuildSpec, context_args, resolve_oci_layout, resolve_source_date_epoch
@@ -18,7 +18,7 @@ from repro.buildkit.tools import Tools, find_buildkit
 from repro.buildkit.vary import Vary
 
 __all__ = [
-    "BuildResult", "BuildSpec", "Check", "DaemonInfo", "EphemeralDaemon", "Tools", "Vary", "build",
+    "BuildResult", "BuildSpec", "Check", "DaemonInfo", "EphemeralDaemon", "Push", "Tools", "Vary", "build",
     "build_many", "buildkit_error_lines", "context_args", "daemon_info", "doctor", "find_buildkit",
     "resolve_oci_layout", "resolve_source_date_epoch", "sweep_stale",
 ]

@@ -36,8 +36,17 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 
 
 @dataclass(frozen=True)
+class Push:
+    """Also push the image with buildctl's image exporter (same reproducibility options).
+    `name`: HOST/REPO:TAG; `insecure`: plain HTTP or unverified TLS (registry.insecure)."""
+
+    name: str
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
 class BuildResult:
-    path: str                        # the OCI tarball
+    path: str                        # the OCI tarball ("" when the build was only pushed)
     buildkit_version: str            # of the daemon that built it ("v0.32.2")
     source_date_epoch: int
     exporter: dict[str, str]         # OCI exporter options used (without dest)
@@ -50,6 +59,7 @@ class BuildResult:
     vary: Vary | None = None
     context: str = ""                # the context actually sent (a perturbed copy under vary)
     build_contexts: dict[str, str] = field(default_factory=dict)
+    pushed: str = ""                 # NAME@DIGEST when the image was pushed
 
     @property
     def image_digest(self) -> str:
@@ -58,11 +68,12 @@ class BuildResult:
 
 # one build --------------------------------------------------------------------------
 
-def build(spec: BuildSpec, out_tar: str, *, addr: str | None = None, progress: str = "auto",
+def build(spec: BuildSpec, out_tar: str | None, *, addr: str | None = None, progress: str = "auto",
           vary: Vary | None = None, tools: Tools | None = None, label: str = "",
           daemon: EphemeralDaemon | None = None, stderr: IO[str] | None = None,
-          cancel: Cancel | None = None) -> BuildResult:
-    """Build `spec` once into the OCI tarball `out_tar` (written atomically).
+          cancel: Cancel | None = None, push: Push | None = None) -> BuildResult:
+    """Build `spec` once into the OCI tarball `out_tar` (written atomically), and/or push
+    it (`push`; then `out_tar` may be None).
 
     Daemon: `daemon` if given, else `addr`, else $BUILDKIT_HOST, else a fresh
     EphemeralDaemon started for this build and torn down after it. `vary`: perturb the
@@ -72,24 +83,26 @@ def build(spec: BuildSpec, out_tar: str, *, addr: str | None = None, progress: s
     if progress not in PROGRESS_MODES:
         raise InputError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
     validate_spec(spec)
-    out_tar = os.path.abspath(out_tar)
-    if not os.path.isdir(os.path.dirname(out_tar)):
+    if out_tar is None and push is None:
+        raise InputError("nothing to do: give an output tarball or a reference to push to")
+    out_tar = os.path.abspath(out_tar) if out_tar is not None else None
+    if out_tar is not None and not os.path.isdir(os.path.dirname(out_tar)):
         raise InputError(f"cannot write {out_tar}: directory {os.path.dirname(out_tar)} does not exist")
     tools = tools or find_buildkit()
     if daemon is None and addr is None:
         addr = os.environ.get("BUILDKIT_HOST") or None
     if daemon is None and addr is None:
         with EphemeralDaemon(tools=tools) as own:
-            return _build(spec, out_tar, own.addr, own, tools, progress, vary, label, stderr, cancel)
+            return _build(spec, out_tar, own.addr, own, tools, progress, vary, label, stderr, cancel, push)
     if daemon is not None:
-        return _build(spec, out_tar, daemon.addr, daemon, tools, progress, vary, label, stderr, cancel)
+        return _build(spec, out_tar, daemon.addr, daemon, tools, progress, vary, label, stderr, cancel, push)
     assert addr is not None
-    return _build(spec, out_tar, addr, None, tools, progress, vary, label, stderr, cancel)
+    return _build(spec, out_tar, addr, None, tools, progress, vary, label, stderr, cancel, push)
 
 
-def _build(spec: BuildSpec, out_tar: str, addr: str, daemon: EphemeralDaemon | None, tools: Tools,
+def _build(spec: BuildSpec, out_tar: str | None, addr: str, daemon: EphemeralDaemon | None, tools: Tools,
            progress: str, vary: Vary | None, label: str, stderr: IO[str] | None,
-           cancel: Cancel | None) -> BuildResult:
+           cancel: Cancel | None, push: Push | None = None) -> BuildResult:
     info = daemon.info if daemon is not None and daemon.info.worker_id else daemon_info(tools, addr)
     ctx = context_args(spec.build_contexts)
     exporter = spec.exporter_options()
@@ -98,20 +111,23 @@ def _build(spec: BuildSpec, out_tar: str, addr: str, daemon: EphemeralDaemon | N
         context, dockerfile = os.path.abspath(spec.context), os.path.abspath(spec.dockerfile_path())
         if vary is not None:
             context, dockerfile = perturbed_context(context, dockerfile, spec.source_date_epoch, vary, work)
-        fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
-                                    dir=os.path.dirname(out_tar))
-        os.close(fd)
-        stack.callback(_unlink_quietly, part)
+        part = None
+        if out_tar is not None:
+            fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
+                                        dir=os.path.dirname(out_tar))
+            os.close(fd)
+            stack.callback(_unlink_quietly, part)
         meta_path = os.path.join(work, "metadata.json")
         sink = stderr or sys.stderr
         argv = _buildctl_argv(tools, addr, spec, context, dockerfile, ctx.args, exporter, part, meta_path,
-                              progress_mode(progress, label, sink))
+                              progress_mode(progress, label, sink), push)
+        env = _push_auth_env(push, work) if push is not None else {}
         if vary is not None and vary.delay > 0:
             time.sleep(vary.delay)  # a gap in wall-clock time before this build starts
         started = time.monotonic()
         if cancel is not None and cancel.fired:
             raise BuildError("build cancelled")
-        code, lines = _run_buildctl(argv, progress, label, sink, cancel)
+        code, lines = _run_buildctl(argv, progress, label, sink, cancel, env)
         duration = time.monotonic() - started
         if code != 0:
             raise _build_error(code, lines, addr, daemon)
@@ -120,16 +136,38 @@ def _build(spec: BuildSpec, out_tar: str, addr: str, daemon: EphemeralDaemon | N
                 metadata = json.load(f)
         except (OSError, ValueError):
             metadata = {}
-        if os.path.getsize(part) == 0:
-            raise BuildError(f"buildctl reported success but wrote an empty {out_tar}")
-        os.replace(part, out_tar)
+        if part is not None and out_tar is not None:
+            if os.path.getsize(part) == 0:
+                raise BuildError(f"buildctl reported success but wrote an empty {out_tar}")
+            os.replace(part, out_tar)
+    digest = str(metadata.get("containerimage.digest", ""))
+    if push is not None and not digest:
+        raise BuildError(f"buildctl reported success but no digest for the image pushed to {push.name}")
     return BuildResult(
-        path=out_tar, buildkit_version=info.buildkit_version, source_date_epoch=int(spec.source_date_epoch or 0),
+        path=out_tar or "", buildkit_version=info.buildkit_version, source_date_epoch=int(spec.source_date_epoch or 0),
         exporter=exporter, metadata=metadata, addr=addr,
         daemon=daemon.describe() if daemon is not None else f"buildkitd {info.buildkit_version} at {addr}",
         base_digests=dict(ctx.base_digests), duration=duration, snapshotter=info.snapshotter, vary=vary,
         context=context if vary is not None else os.path.abspath(spec.context),
-        build_contexts=dict(ctx.sources))
+        build_contexts=dict(ctx.sources), pushed=f"{push.name}@{digest}" if push is not None else "")
+
+
+def _push_auth_env(push: Push, work: str) -> dict[str, str]:
+    """buildctl reads registry credentials from docker's config only ($DOCKER_CONFIG or
+    ~/.docker). When repro finds the push registry's credentials in REGISTRY_AUTH_FILE,
+    show buildctl that file through a symlink in the build's private temp dir: the same
+    format, and the secret is never copied."""
+    from repro.oci.registry_auth import credentials_file
+    from repro.oci.reference import parse_reference
+
+    host = parse_reference("docker://" + push.name).registry
+    found = credentials_file(host)
+    if found is None or found != os.environ.get("REGISTRY_AUTH_FILE"):
+        return {}
+    config_dir = os.path.join(work, "docker-config")
+    os.mkdir(config_dir, 0o700)
+    os.symlink(os.path.abspath(found), os.path.join(config_dir, "config.json"))
+    return {"DOCKER_CONFIG": config_dir}
 
 
 def _unlink_quietly(path: str) -> None:
@@ -156,9 +194,14 @@ def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
 
 
 def _buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, dockerfile: str,
-                   ctx_args: tuple[str, ...], exporter: dict[str, str], dest: str, meta_path: str,
-                   mode: str) -> list[str]:
-    output = ",".join(_csv_field(f"{k}={v}") for k, v in [("type", "oci"), ("dest", dest), *exporter.items()])
+                   ctx_args: tuple[str, ...], exporter: dict[str, str], dest: str | None, meta_path: str,
+                   mode: str, push: Push | None = None) -> list[str]:
+    outputs = []
+    if dest is not None:
+        outputs.append([("type", "oci"), ("dest", dest), *exporter.items()])
+    if push is not None:  # the image exporter takes the same reproducibility options
+        outputs.append([("type", "image"), ("name", push.name), ("push", "true"), *exporter.items(),
+                        *([("registry.insecure", "true")] if push.insecure else [])])
     argv = [tools.buildctl, "--addr", addr, "build", "--progress", mode, "--frontend", "dockerfile.v0",
             "--local", f"context={context}", "--local", f"dockerfile={os.path.dirname(dockerfile)}",
             "--opt", f"filename={os.path.basename(dockerfile)}",
@@ -174,14 +217,18 @@ def _buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, docke
         argv += ["--secret", secret]
     for ssh in spec.ssh:
         argv += ["--ssh", ssh]
-    argv += ["--no-cache", "--output", output, "--metadata-file", meta_path]
+    argv.append("--no-cache")
+    for output in outputs:
+        argv += ["--output", ",".join(_csv_field(f"{k}={v}") for k, v in output)]
+    argv += ["--metadata-file", meta_path]
     return argv
 
 
 def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str],
-                  cancel: Cancel | None = None) -> tuple[int, list[str]]:
+                  cancel: Cancel | None = None, extra_env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     """Run buildctl; show its progress on `sink` unless quiet; return (exit code, last lines)."""
     env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "SOURCE_DATE_EPOCH")}
+    env.update(extra_env or {})
     tail: deque[str] = deque(maxlen=400)
     show = progress != "quiet"
     prefix = f"[{label}] " if label else ""

@@ -93,6 +93,20 @@ def find_credentials(host: str, environ: Mapping[str, str] | None = None) -> Cre
     return None
 
 
+def credentials_file(host: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The first file with an entry (credHelpers or auths) for `host`; its secret is not read."""
+    want = normalise_server(host)
+    for path in auth_files(environ):
+        config = _read_config(path)
+        if config is None:
+            continue
+        for section in ("credHelpers", "auths"):
+            entries = config.get(section) or {}
+            if isinstance(entries, dict) and any(normalise_server(k) == want for k in entries):
+                return path
+    return None
+
+
 def _read_config(path: str) -> dict | None:
     try:
         with open(path, "rb") as f:
