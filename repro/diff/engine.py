@@ -229,6 +229,8 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
         _compare_descriptor_annotations(ma, mb, plat, findings)
         platforms.append(_compare_manifest(a, b, ma, mb, plat, options, contents, findings))
 
+    _verify_unread(a, b, platforms)
+
     kept: list[Finding] = []
     ignored: list[tuple[Finding, str]] = []
     for f in findings:
@@ -238,6 +240,32 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
         else:
             ignored.append((f, why))
     return DiffResult(a, b, tuple(kept), tuple(ignored), tuple(platforms), options.policy, contents)
+
+
+def _verify_unread(a: Image, b: Image, platforms: list[PlatformResult]) -> None:
+    """Hash every compared layer blob the comparison did not read (equal digests,
+    compression-only differences, attestations), two at a time. Equal digests say the
+    images *claim* the same bytes; a verdict is only given on bytes that were checked, so
+    a corrupted copy is an IntegrityError (exit 2), never "reproducible"."""
+    read: tuple[set[str], set[str]] = (set(), set())
+    for p in platforms:
+        for pair in p.layers:
+            if pair.status in ("differs", "not-compared"):
+                for side, ref in ((0, pair.a), (1, pair.b)):
+                    if ref is not None:
+                        read[side].add(ref.descriptor.digest)
+    todo: list[tuple[Image, LayerRef]] = []
+    for side, image in ((0, a), (1, b)):
+        for p in platforms:
+            m = p.a if side == 0 else p.b
+            for layer in m.layers if m is not None else ():
+                if layer.descriptor.digest not in read[side]:
+                    read[side].add(layer.descriptor.digest)
+                    todo.append((image, layer))
+    if todo:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for _ in pool.map(lambda job: job[0].verify_blob(job[1]), todo):
+                pass
 
 
 def _compare_descriptor_annotations(ma: ManifestImage, mb: ManifestImage, plat: str, out: list[Finding]) -> None:

@@ -57,8 +57,11 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
 
             return open_registry(reference, limits, verify_all, platform, registry or RegistryOptions())
         return _open(reference, limits, verify_all)
-    except ReproError:
-        raise
+    except ReproError as e:
+        # a diff opens two images: an error about a blob or document must say which
+        if ref in str(e) or (reference.path and reference.path in str(e)):
+            raise
+        raise type(e)(f"{ref}: {e}") from e
     except OSError as e:
         raise InputError(f"{reference.path or ref}: {e.strerror or e}") from None
     except (ValueError, UnicodeError, RecursionError, EOFError) as e:

@@ -50,13 +50,18 @@ def sniff(head: bytes) -> str:
     return "none"
 
 
-def decompress(raw: BinaryIO, compression: str, label: str) -> BinaryIO:
-    """The decompressed stream of `raw`, after checking its magic matches `compression`."""
-    head = _read_head(raw, 4)
+def check_magic(head: bytes, compression: str, label: str) -> None:
+    """FormatError unless a blob's first bytes `head` announce `compression`."""
     found = sniff(head)
     if found != compression:
         shown = head.hex() or "an empty blob"
         raise FormatError(f"{label}: media type says {compression} but the data starts with {shown} ({found})")
+
+
+def decompress(raw: BinaryIO, compression: str, label: str) -> BinaryIO:
+    """The decompressed stream of `raw`, after checking its magic matches `compression`."""
+    head = _read_head(raw, 4)
+    check_magic(head, compression, label)
     if compression == "gzip":
         return _GzipReader(raw, head, label)
     if compression == "zstd":

@@ -15,9 +15,9 @@ from typing import Any, BinaryIO, Iterator, Mapping, Protocol, Sequence
 
 import zstandard
 
-from repro.errors import FormatError, InputError, IntegrityError, ReproError
+from repro.errors import FormatError, InputError, IntegrityError, LimitError, ReproError
 from repro.oci import model as m
-from repro.oci.compression import compression_of, decompress
+from repro.oci.compression import check_magic, compression_of, decompress
 from repro.oci.history import layer_instructions
 from repro.oci.limits import Limits
 from repro.oci.verify import CHUNK, BlobIntegrityError, VerifyingReader, parse_json, short
@@ -69,17 +69,20 @@ class SourceImage:
         self._closed = False
 
     def _label(self, layer: m.LayerRef) -> str:
+        """`REF: layer 2 of linux/amd64`: a diff reads two images, so name the image too."""
         # identity first: platforms often share equal layers, and the message should
         # name the manifest the caller is actually reading
         owner = next((mi for mi in self.manifests if any(l is layer for l in mi.layers)), None)
         owner = owner or next((mi for mi in self.manifests if layer in mi.layers), None)
         if owner is None:
-            return f"layer {layer.index} ({short(layer.descriptor.digest)})"
-        if owner.is_attestation:
-            return f"layer {layer.index} of attestation manifest {short(owner.descriptor.digest)}"
-        if owner.platform is not None:
-            return f"layer {layer.index} of {owner.platform}"
-        return f"layer {layer.index} of manifest {short(owner.descriptor.digest)}"
+            where = f"layer {layer.index} ({short(layer.descriptor.digest)})"
+        elif owner.is_attestation:
+            where = f"layer {layer.index} of attestation manifest {short(owner.descriptor.digest)}"
+        elif owner.platform is not None:
+            where = f"layer {layer.index} of {owner.platform}"
+        else:
+            where = f"layer {layer.index} of manifest {short(owner.descriptor.digest)}"
+        return f"{self.ref}: {where}"
 
     @contextmanager
     def open_layer(self, layer: m.LayerRef) -> Iterator[BinaryIO]:
@@ -100,8 +103,39 @@ class SourceImage:
                     stream = VerifyingReader(stream, layer.diff_id, None, label, "diffID", self._limit(label))
             stream = _LayerStream(stream, blob, label)
             yield stream
+        except (FormatError, IntegrityError, LimitError) as e:
+            # raised by the reader of the stream (the layer tar parser) or by the blob's
+            # own checks: make sure the one line says which image and layer
+            if label in str(e):
+                raise
+            raise type(e)(f"{label}: {e}") from e
         finally:
             stream.close()
+
+    def verify_blob(self, layer: m.LayerRef) -> None:
+        """Check a layer blob without decompressing it: its bytes hash to the digest and
+        size of its descriptor, and its first bytes announce its media type's compression.
+        For layers a comparison does not read (equal digests): no verdict on unread bytes."""
+        if self._closed:
+            raise InputError(f"{self.ref}: image is closed")
+        label = self._label(layer)
+        desc = layer.descriptor
+        blob = _Guarded(open_verified(self._blobs, desc), label)
+        try:
+            head = blob.read(4)
+            while len(head) < 4 and (more := blob.read(4 - len(head))):
+                head += more
+            compression = compression_of(desc.media_type)
+            if compression is not None:
+                check_magic(head, compression, label)
+            while blob.read(CHUNK):
+                pass
+        except (FormatError, IntegrityError) as e:
+            if label in str(e):
+                raise
+            raise type(e)(f"{label}: {e}") from e
+        finally:
+            blob.close()
 
     def _limit(self, label: str) -> Any:
         limit = self._limits.max_layer_bytes
