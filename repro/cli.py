@@ -92,13 +92,32 @@ def make_limits(opts: dict[str, Any]) -> Any:
     return Limits(**{k: v for k, v in given.items() if v is not None})
 
 
-def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = None) -> contextlib.ExitStack:
+def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--plain-http, --insecure: how to reach registries (docs/registries.md)."""
+    f = click.option("--insecure", "registry_insecure", is_flag=True,
+                     help="Registries: HTTPS without verifying the certificate.")(f)
+    return click.option("--plain-http", "plain_http", is_flag=True,
+                        help="Registries: plain HTTP instead of HTTPS.")(f)
+
+
+def make_registry(opts: dict[str, Any]) -> Any:
+    """RegistryOptions from --plain-http/--insecure, removing them from `opts`."""
+    from repro.oci import RegistryOptions
+
+    return RegistryOptions(plain_http=bool(opts.pop("plain_http", False)),
+                           insecure=bool(opts.pop("registry_insecure", False)))
+
+
+def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = None, *,
+                platform: str | None = None, registry: Any = None) -> contextlib.ExitStack:
     from repro.oci import open_image
 
     stack = contextlib.ExitStack()
     try:
-        a = stack.enter_context(open_image(ref_a, verify_all=verify_all, limits=limits))
-        b = stack.enter_context(open_image(ref_b, verify_all=verify_all, limits=limits))
+        a = stack.enter_context(open_image(ref_a, verify_all=verify_all, limits=limits, platform=platform,
+                                           registry=registry))
+        b = stack.enter_context(open_image(ref_b, verify_all=verify_all, limits=limits, platform=platform,
+                                           registry=registry))
     except BaseException:
         stack.close()
         raise
@@ -187,16 +206,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("image_b")
 @report_options
 @limit_options
+@registry_options
 def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignore: tuple[str, ...], fmt: str,
          output: str | None, verify_all: bool, report_dir: str | None, use_diffoscope: bool, attest: str | None,
          **limit_opts: Any) -> None:
     """Compare two existing images and explain every difference.
 
-    IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH or a bare
-    path (detected by its contents). Exit 0 identical, 1 different, 2 trouble.
+    IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH,
+    docker://HOST/REPO[:TAG|@DIGEST] or a bare path (detected by its contents).
+    Exit 0 identical, 1 different, 2 trouble.
     """
+    registry = make_registry(limit_opts)
     limits = make_limits(limit_opts)
-    with open_images(image_a, image_b, verify_all, limits) as stack:
+    with open_images(image_a, image_b, verify_all, limits, platform=platform, registry=registry) as stack:
         a, b = stack.images  # type: ignore[attr-defined]
         doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope,
                          limits=limits, report_dir=report_dir)
@@ -209,14 +231,16 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
 @click.option("--files", is_flag=True, help="List every entry of every layer.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @limit_options
+@registry_options
 def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
     """Show an image's index, manifests, config summary and layers (with --files, entries)."""
     from repro.inspect import inspect_image, render_inspect
 
     from repro.oci import open_image
 
+    registry = make_registry(limit_opts)
     limits = make_limits(limit_opts)
-    with open_image(image, limits=limits) as img:
+    with open_image(image, limits=limits, registry=registry) as img:
         doc = inspect_image(img, files=files, max_entries=limits.max_entries_per_layer)
     if fmt == "json":
         import json
@@ -288,32 +312,55 @@ def _report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @cli.command()
 @click.argument("context", default=".", type=click.Path(file_okay=False))
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), metavar="OUT.tar",
-              help="Write the image here as an OCI tarball (atomically).")
+@click.option("-o", "--output", "output", default=None, type=click.Path(dir_okay=False), metavar="OUT.tar",
+              help="Write the image here as an OCI tarball (atomically); required unless --push.")
+@click.option("--push", "push", default=None, metavar="REF",
+              help="Also push the image to HOST/REPO[:TAG] (or docker://...) with BuildKit's image exporter.")
 @build_options
 @click.option("--addr", default=None, metavar="ADDR",
               help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
                    "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
-def build(context: str, output: str, addr: str | None, progress: str, **opts: Any) -> None:
-    """Build CONTEXT once with BuildKit under reproducibility settings into an OCI tarball.
+@registry_options
+def build(context: str, output: str | None, push: str | None, addr: str | None, progress: str,
+          **opts: Any) -> None:
+    """Build CONTEXT once with BuildKit under reproducibility settings into an OCI tarball
+    and/or push it to a registry.
 
     --no-cache, SOURCE_DATE_EPOCH as a build arg, rewrite-timestamp, OCI media types,
     forced gzip, no attestations. Prints the image digest on stdout.
     """
     from repro.buildkit import build as run_build
 
+    registry = make_registry(opts)
+    if output is None and push is None:
+        raise InputError("give -o OUT.tar, --push REF, or both")
+    target = _push_target(push, registry) if push else None
     spec = _build_spec(context, opts)
-    result = run_build(spec, output, addr=addr, progress=progress)
-    click.echo(f"repro: built {result.path} with {result.daemon} in {result.duration:.1f}s "
+    result = run_build(spec, output, addr=addr, progress=progress, push=target)
+    where = " and ".join(x for x in (result.path, result.pushed) if x)
+    click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
                f"(SOURCE_DATE_EPOCH={result.source_date_epoch})", err=True)
     click.echo(result.image_digest)
+
+
+def _push_target(ref: str, registry: Any) -> Any:
+    """A --push reference as buildctl's image exporter names it: HOST/REPO:TAG."""
+    from repro.buildkit import Push
+    from repro.oci import parse_reference
+
+    text = ref if ref.startswith("docker://") else "docker://" + ref
+    parsed = parse_reference(text)
+    if parsed.digest:
+        raise InputError(f"--push {ref}: push to a tag, not a digest (the digest is what the build makes)")
+    return Push(f"{parsed.registry}/{parsed.repository}:{parsed.tag}",
+                insecure=registry.plain_http or registry.insecure)
 
 
 @cli.command()
 @click.argument("context", default=".", type=click.Path(file_okay=False))
 @build_options
-@click.option("--builds", "n", type=int, default=None,
-              help="How many independent builds (default 2; 1 with --against).")
+@click.option("--builds", "n", type=int, default=2, show_default=True,
+              help="How many independent builds (with --against, at least 1).")
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
                    "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
@@ -321,28 +368,29 @@ def build(context: str, output: str, addr: str | None, progress: str, **opts: An
               help="Perturb the second and later builds: context at another path, file mtimes on both sides "
                    "of SOURCE_DATE_EPOCH, a pause before the build.")
 @click.option("--against", default=None, metavar="IMAGE",
-              help="Compare the build with this existing image (e.g. a published release) instead.")
+              help="Also compare every build with this existing image (e.g. a published release, "
+                   "docker://HOST/REPO:TAG).")
 @click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
               help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
 @_report_options_for_check
 @limit_options
-def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, against: str | None,
+@registry_options
+def check(context: str, n: int, addrs: tuple[str, ...], vary: bool, against: str | None,
           keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
           verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, report_dir: str | None = None,
           **opts: Any) -> None:
     """Build CONTEXT N times independently and report whether the images are identical.
 
-    Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
+    With --against IMAGE, every build is also compared with IMAGE: the report says which
+    pair differs. Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
     """
     import tempfile
 
     from repro.buildkit import build_many, find_buildkit
 
-    n = n if n is not None else (1 if against else 2)
     if n < (1 if against else 2):
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
-    if against and n != 1:
-        raise InputError("--against compares one build with IMAGE: use --builds 1 (the default with --against)")
+    registry = make_registry(opts)
     limits = make_limits(opts)
     spec = _build_spec(context, opts)
     tools = find_buildkit()
@@ -354,12 +402,17 @@ def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, again
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
         results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools)
         build_doc = _build_document(results, vary)
-        pairs = [(against, results[0].path)] if against else [(results[0].path, r.path) for r in results[1:]]
+        # every build against IMAGE, then the builds with each other
+        pairs = [(against, r.path) for r in results] if against else []
+        pairs += [(results[0].path, r.path) for r in results[1:]]
+        platform = _built_platform(results[0].path, limits) if against else None
         docs = []
         extracted = False
         for ref_a, ref_b in pairs:
-            with open_images(ref_a, ref_b, verify_all, limits) as images:
-                doc, result = compare(*images.images, platform=None, semantic=semantic, ignore=ignore,  # type: ignore[attr-defined]
+            with open_images(ref_a, ref_b, verify_all, limits, platform=platform if ref_a == against else None,
+                             registry=registry) as images:
+                doc, result = compare(*images.images, platform=platform if ref_a == against else None,  # type: ignore[attr-defined]
+                                      semantic=semantic, ignore=ignore,
                                       source_date_epoch=spec.source_date_epoch, build=build_doc,
                                       use_diffoscope=use_diffoscope, limits=limits)
                 # --report-dir gets the first comparison that differs (else the last one)
@@ -373,14 +426,36 @@ def check(context: str, n: int | None, addrs: tuple[str, ...], vary: bool, again
                 for inp in doc["inputs"]:
                     inp["ref"] = names.get(inp["ref"], inp["ref"])
             docs.append(doc)
-        # one report: the first comparison that differs (else the first); with more than two
-        # builds, every comparison's verdict is listed under "comparisons"
+        # one report: the first comparison that differs (else the first); with more than one
+        # comparison, every comparison's verdict is listed under "comparisons"
         chosen = next((d for d in docs if d["verdict"] != "reproducible"), docs[0])
-        if len(docs) > 1:
-            chosen["comparisons"] = [{"a": d["inputs"][0]["ref"], "b": d["inputs"][1]["ref"],
-                                      "verdict": d["verdict"], "findings": d["summary"]["findings"]} for d in docs]
+        if len(docs) > 1 or against:
+            chosen["comparisons"] = [_comparison(d, d is chosen, against) for d in docs]
+            for c in chosen["comparisons"]:
+                n_found = c["findings"]
+                click.echo(f"repro: {c['pair']}: {c['verdict']} ({n_found} finding{'s' if n_found != 1 else ''})"
+                           f"{'; the report shows this comparison' if c['reported'] and len(docs) > 1 else ''}",
+                           err=True)
         code = emit(chosen, fmt, output, attest=attest)
     sys.exit(code)
+
+
+def _comparison(doc: Mapping[str, Any], reported: bool, against: str | None) -> dict[str, Any]:
+    """One entry of the report's `comparisons` (docs/report-format.md)."""
+    a, b = doc["inputs"][0], doc["inputs"][1]
+    return {"a": a["ref"], "b": b["ref"], "verdict": doc["verdict"], "findings": doc["summary"]["findings"],
+            "pair": f"{a['ref']} vs {b['ref']}", "role_a": "against" if a["ref"] == against else "build",
+            "role_b": "build", "digest_a": a.get("digest"), "digest_b": b.get("digest"), "reported": reported}
+
+
+def _built_platform(path: str, limits: Any) -> str | None:
+    """The platform of a single-platform build: a published multi-platform image is
+    compared for that platform only (the others were not rebuilt, so they say nothing)."""
+    from repro.oci import open_image
+
+    with open_image(path, limits=limits) as image:
+        found = {str(mi.platform) for mi in image.manifests if not mi.is_attestation and mi.platform is not None}
+    return found.pop() if len(found) == 1 else None
 
 
 def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
