@@ -41,6 +41,8 @@ class RegistryBlobs:
     """Blobs of one repository. Documents (indexes, manifests) are fetched whole, once,
     when the walker asks for their size; everything else is streamed on open."""
 
+    remote = True  # reading a blob downloads it: see SourceImage.verify_blob
+
     def __init__(self, client: RegistryClient) -> None:
         self.client = client
         self._documents: dict[str, bytes] = {}
