@@ -102,12 +102,15 @@ class ContentStore:
         self._digests: tuple[dict, dict] = ({}, {})
         self._kept: tuple[dict, dict] = ({}, {})
         self._reread: set[tuple[int, str, Any]] = set()
+        self._too_big: tuple[set, set] = (set(), set())  # offered without bytes: over capture_limit
 
     def offer(self, side: int, lkey: Any, key: Key, digest: str | None, data: bytes | None) -> None:
         k = (lkey, key)
         other = 1 - side
         with self._lock:
             self._digests[side][k] = digest
+            if data is None:
+                self._too_big[side].add(k)
             od = self._digests[other].get(k, _UNSEEN)
             if od is _UNSEEN:
                 if data is not None and self._used + len(data) <= self._budget:
@@ -126,6 +129,8 @@ class ContentStore:
         data = self._kept[side].get(k)
         if data is not None or layer is None:
             return data
+        if k in self._too_big[side]:
+            return None  # a re-read would not capture it either: never decompress a layer for nothing
         # Re-read the layer once, capturing every still-missing small file of it.
         marker = (side, layer.descriptor.digest, lkey)
         if marker in self._reread:
