@@ -1040,8 +1040,7 @@ def odd_empty_layers(d: Path) -> tuple[str, str]:
 
 @case("odd", "a 64 MiB file of zeros (blob of ~64 KiB) that differs in its last byte", expect=(1,))
 def odd_large_compressible(d: Path) -> tuple[str, str]:
-    for name, tail in (("a", b"\0"), ("b", b"\1")):
-        blob, diff_id = big_layer_blob(64 << 20, tail=tail)
+    for name, (blob, diff_id) in zip("ab", big_layer_blobs(64 << 20, (b"\0", b"\1"))):
         write_blob_image(d / f"{name}.tar", blob, diff_id)
     return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
 
@@ -1079,27 +1078,38 @@ def odd_same_image_two_containers(d: Path) -> tuple[str, str]:
 # -- big layers ------------------------------------------------------------------------------
 
 
-def big_layer_blob(size: int, tail: bytes = b"", name: bytes = b"big") -> tuple[bytes, str]:
-    """A gzip layer holding one file of `size` bytes: zeros, then `tail`. Streamed: the
-    uncompressed tar never exists in memory. Returns (blob, diffID)."""
+def big_layer_blobs(size: int, tails: tuple[bytes, ...] = (b"",), name: bytes = b"big") -> list[tuple[bytes, str]]:
+    """Gzip layers each holding one file of `size` bytes: zeros, then one of `tails`.
+    Streamed (the uncompressed tar never exists in memory), and the common prefix is
+    compressed and hashed once. Returns [(blob, diffID)] in the order of `tails`."""
     comp = zlib.compressobj(1, zlib.DEFLATED, 31)
     h = hashlib.sha256()
-    out: list[bytes] = []
+    head: list[bytes] = []
 
-    def put(data: bytes) -> None:
-        h.update(data)
-        out.append(comp.compress(data))
+    def put(data: bytes, c: Any = comp, hh: Any = h, out: list[bytes] = head) -> None:
+        hh.update(data)
+        out.append(c.compress(data))
 
     put(tar_header(name, size=size))
+    longest = max(len(t) for t in tails)
     zeros = bytes(1 << 20)
-    left = size - len(tail)
+    left = size - longest
     while left > 0:
         chunk = zeros if left >= len(zeros) else zeros[:left]
         put(chunk)
         left -= len(chunk)
-    put(tail + bytes(-size % 512) + END)
-    out.append(comp.flush())
-    return b"".join(out), "sha256:" + h.hexdigest()
+    prefix = b"".join(head)
+    made = []
+    for tail in tails:
+        c, hh, rest = comp.copy(), h.copy(), [prefix]
+        put(bytes(longest - len(tail)) + tail + bytes(-size % 512) + END, c, hh, rest)
+        rest.append(c.flush())
+        made.append((b"".join(rest), "sha256:" + hh.hexdigest()))
+    return made
+
+
+def big_layer_blob(size: int, tail: bytes = b"", name: bytes = b"big") -> tuple[bytes, str]:
+    return big_layer_blobs(size, (tail,), name)[0]
 
 
 def write_blob_image(path: Path, blob: bytes, diff_id: str) -> bool:
@@ -1116,8 +1126,7 @@ def write_big_pair(out: str | os.PathLike[str], size: int = 1 << 30) -> tuple[st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, tail in (("big-a.tar", b"\0"), ("big-b.tar", b"\1")):
-        blob, diff_id = big_layer_blob(size, tail=tail)
+    for name, (blob, diff_id) in zip(("big-a.tar", "big-b.tar"), big_layer_blobs(size, (b"\0", b"\1"))):
         write_blob_image(out / name, blob, diff_id)
         paths.append(str(out / name))
     return paths[0], paths[1]
@@ -1128,6 +1137,11 @@ def write_big_pair(out: str | os.PathLike[str], size: int = 1 << 30) -> tuple[st
 
 def case_names() -> list[str]:
     return [entry[0] for entry in _registry()]
+
+
+def case_levels() -> dict[str, str]:
+    """Case name -> level, without writing anything."""
+    return {entry[0]: entry[1] for entry in _registry()}
 
 
 def generate(out: str | os.PathLike[str], only: list[str] | None = None) -> list[Case]:
