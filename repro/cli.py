@@ -320,8 +320,11 @@ def _report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--addr", default=None, metavar="ADDR",
               help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
                    "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+@click.option("--builder", "builder", default="buildctl", show_default=True, metavar="buildctl|buildx[:NAME]",
+              help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
+                   "(drivers docker-container, kubernetes, remote).")
 @registry_options
-def build(context: str, output: str | None, push: str | None, addr: str | None, progress: str,
+def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
           **opts: Any) -> None:
     """Build CONTEXT once with BuildKit under reproducibility settings into an OCI tarball
     and/or push it to a registry.
@@ -336,11 +339,37 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
     spec = _build_spec(context, opts)
-    result = run_build(spec, output, addr=addr, progress=progress, push=target)
+    if builder != "buildctl":
+        result = _build_with_buildx(spec, output, builder, addr, push, progress)
+    else:
+        result = run_build(spec, output, addr=addr, progress=progress, push=target)
     where = " and ".join(x for x in (result.path, result.pushed) if x)
     click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
                f"(SOURCE_DATE_EPOCH={result.source_date_epoch})", err=True)
     click.echo(result.image_digest)
+
+
+def _build_with_buildx(spec: Any, output: str | None, builder: str, addr: str | None, push: str | None,
+                       progress: str) -> Any:
+    """`repro build --builder buildx[:NAME]`: one build with docker buildx."""
+    from repro.buildkit import buildx
+
+    name = buildx.parse_builder(builder)
+    if addr or push or output is None:
+        raise InputError(f"--builder {builder} writes an OCI tarball with -o; --addr and --push are for buildctl")
+    bx = buildx.find_buildx()
+    target = buildx.resolve_builder(bx, name or "")
+    _warn_version(target.buildkit_version, target.describe())
+    return buildx.build_buildx(spec, output, target, bx=bx, progress=progress)
+
+
+def _warn_version(version: str, who: str) -> None:
+    from repro import BUILDKIT_VERSION
+
+    if version and version != BUILDKIT_VERSION:
+        click.echo(f"repro: warning: {who} runs BuildKit {version}, not {BUILDKIT_VERSION}: layer digests may "
+                   f"differ from builds on {BUILDKIT_VERSION} (cause builder-version; docs/faq.md#pin-buildkit)",
+                   err=True)
 
 
 def _push_target(ref: str, registry: Any) -> Any:
@@ -364,6 +393,10 @@ def _push_target(ref: str, registry: Any) -> Any:
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
                    "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@click.option("--builder", "builders", multiple=True, metavar="buildctl|buildx[:NAME]",
+              help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
+                   "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
+                   "builder run one after the other.")
 @click.option("--vary", is_flag=True,
               help="Perturb the second and later builds: context at another path, file mtimes on both sides "
                    "of SOURCE_DATE_EPOCH, a pause before the build.")
@@ -375,7 +408,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 @_report_options_for_check
 @limit_options
 @registry_options
-def check(context: str, n: int, addrs: tuple[str, ...], vary: bool, against: str | None,
+def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...], vary: bool, against: str | None,
           keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
           verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, report_dir: str | None = None,
           **opts: Any) -> None:
@@ -393,14 +426,17 @@ def check(context: str, n: int, addrs: tuple[str, ...], vary: bool, against: str
     registry = make_registry(opts)
     limits = make_limits(opts)
     spec = _build_spec(context, opts)
-    tools = find_buildkit()
+    tools = find_buildkit() if not builders or "buildctl" in builders else None
     with contextlib.ExitStack() as stack:
         if keep:
             os.makedirs(keep, exist_ok=True)
             out_dir = keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
-        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools)
+        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools,
+                             builders=builders)
+        for r in {r.builder: r for r in results}.values():
+            _warn_version(r.buildkit_version, r.daemon)
         build_doc = _build_document(results, vary)
         # every build against IMAGE, then the builds with each other
         pairs = [(against, r.path) for r in results] if against else []
@@ -468,7 +504,8 @@ def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
         "exporter": dict(first.exporter),
         "base_digests": dict(first.base_digests),
         "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
-        "builds": [{"digest": r.image_digest, "daemon": r.daemon, "snapshotter": r.snapshotter,
+        "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
+                    "snapshotter": r.snapshotter,
                     "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
     }
     return doc

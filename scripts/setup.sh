@@ -35,3 +35,7 @@ bash "$here/install-bench-tools.sh" >/dev/null
 # BuildKit (pinned), built from the Go module proxy into a cache keyed by version.
 bkbin="$(bash "$here/install-buildkit.sh" | tail -n 1)"
 export PATH="$bkbin:$PATH"
+
+# docker buildx (for --builder buildx:NAME and its tests), at the release that vendors the
+# pinned BuildKit, cached by version and linked as a docker CLI plugin.
+bash "$here/install-buildx.sh" >/dev/null

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from repro.buildkit import procs
 from repro.buildkit.daemon import EphemeralDaemon, daemon_info
@@ -60,6 +60,9 @@ class BuildResult:
     context: str = ""                # the context actually sent (a perturbed copy under vary)
     build_contexts: dict[str, str] = field(default_factory=dict)
     pushed: str = ""                 # NAME@DIGEST when the image was pushed
+    builder: str = "buildctl"        # "buildctl", or "buildx:NAME" (repro.buildkit.buildx)
+    driver: str = ""                 # buildctl: "ephemeral" (repro's own daemon) or "remote" (--addr);
+                                     # buildx: the builder's driver (docker-container, kubernetes, remote)
 
     @property
     def image_digest(self) -> str:
@@ -149,7 +152,8 @@ def _build(spec: BuildSpec, out_tar: str | None, addr: str, daemon: EphemeralDae
         daemon=daemon.describe() if daemon is not None else f"buildkitd {info.buildkit_version} at {addr}",
         base_digests=dict(ctx.base_digests), duration=duration, snapshotter=info.snapshotter, vary=vary,
         context=context if vary is not None else os.path.abspath(spec.context),
-        build_contexts=dict(ctx.sources), pushed=f"{push.name}@{digest}" if push is not None else "")
+        build_contexts=dict(ctx.sources), pushed=f"{push.name}@{digest}" if push is not None else "",
+        driver="ephemeral" if daemon is not None else "remote")
 
 
 def _push_auth_env(push: Push, work: str) -> dict[str, str]:
@@ -225,8 +229,10 @@ def _buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, docke
 
 
 def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str],
-                  cancel: Cancel | None = None, extra_env: dict[str, str] | None = None) -> tuple[int, list[str]]:
-    """Run buildctl; show its progress on `sink` unless quiet; return (exit code, last lines)."""
+                  cancel: Cancel | None = None, extra_env: dict[str, str] | None = None,
+                  tool: str = "buildctl") -> tuple[int, list[str]]:
+    """Run buildctl (or `tool`: docker buildx, which takes the same --progress modes);
+    show its progress on `sink` unless quiet; return (exit code, last lines)."""
     env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "SOURCE_DATE_EPOCH")}
     env.update(extra_env or {})
     tail: deque[str] = deque(maxlen=400)
@@ -252,7 +258,7 @@ def _run_buildctl(argv: list[str], progress: str, label: str, sink: IO[str],
         for fd in (master, slave):
             if fd >= 0:
                 os.close(fd)
-        raise BuildError(f"cannot run buildctl: {e}") from None
+        raise BuildError(f"cannot run {tool}: {e}") from None
     if cancel is not None:
         cancel.add_process(proc)
     try:
@@ -324,9 +330,14 @@ def buildkit_error_lines(lines: list[str]) -> list[str]:
 _TRANSPORT_ERRORS = ("code = Unavailable", "error reading from server", "connection refused", "broken pipe")
 
 
-def _build_error(code: int, lines: list[str], addr: str, daemon: EphemeralDaemon | None) -> BuildError:
+def _build_error_text(code: int, lines: list[str]) -> str:
+    """BuildKit's own error lines from a failed build's output, else its last lines."""
     errors = buildkit_error_lines(lines) or [ln.strip() for ln in lines[-5:] if ln.strip()] or [f"exit status {code}"]
-    message = "; ".join(errors[-3:])
+    return "; ".join(errors[-3:])
+
+
+def _build_error(code: int, lines: list[str], addr: str, daemon: EphemeralDaemon | None) -> BuildError:
+    message = _build_error_text(code, lines)
     if daemon is not None and daemon.proc is not None and any(m in message for m in _TRANSPORT_ERRORS):
         with contextlib.suppress(subprocess.TimeoutExpired):
             daemon.proc.wait(timeout=5)  # the connection broke: give a dying daemon time to be seen dead
@@ -345,19 +356,31 @@ def _build_error(code: int, lines: list[str], addr: str, daemon: EphemeralDaemon
 def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] | list[str] = (),
                vary: bool | Vary = False, progress: str = "auto", tools: Tools | None = None,
                stderr: IO[str] | None = None, daemon_factory: Callable[[], EphemeralDaemon] | None = None,
-               ) -> list[BuildResult]:
+               builders: tuple[str, ...] | list[str] = (),
+               on_done: Callable[[int, BuildResult], None] | None = None) -> list[BuildResult]:
     """N independent builds of `spec` into out_dir/build-1.tar ... build-N.tar.
 
     Default: each build on its own fresh EphemeralDaemon, all in parallel. With `addrs`,
     build i runs on addrs[i % len(addrs)] (builds sharing an address run one after the
-    other, so the daemon's solver cannot merge them). `vary`: build 2..N see perturbed
-    inputs (a Vary, or True for Vary()), build 1 the inputs as they are.
+    other, so the daemon's solver cannot merge them). `builders` ("buildctl", "buildx",
+    "buildx:NAME"): build i runs on builders[i % len(builders)]; buildctl builds use
+    `addrs` or ephemeral daemons as above, builds sharing a buildx builder run one after
+    the other. `vary`: build 2..N see perturbed inputs (a Vary, or True for Vary()),
+    build 1 the inputs as they are. `on_done(i, result)` is called as each build ends.
     """
+    from repro.buildkit import buildx
+
     if n < 1:
         raise InputError(f"--builds must be at least 1, not {n}")
     validate_spec(spec)
     os.makedirs(out_dir, exist_ok=True)
-    tools = tools or find_buildkit()
+    names = [buildx.parse_builder(b) for b in builders] or [None]
+    kinds = [names[i % len(names)] for i in range(n)]  # None: buildctl; str: a buildx builder
+    if any(k is None for k in kinds):
+        tools = tools or find_buildkit()
+    bx = buildx.find_buildx() if any(k is not None for k in kinds) else None
+    resolved = {k: buildx.resolve_builder(bx, k) for k in dict.fromkeys(kinds) if k is not None and bx}
+    ctl_index = [sum(1 for k in kinds[:i] if k is None) for i in range(n)]  # i-th buildctl build
     base_vary = Vary() if vary is True else (vary or None)
     procs.install_signal_handlers()  # SIGTERM unwinds the main thread, which closes the daemons below
     paths = [os.path.join(out_dir, f"build-{i + 1}.tar") for i in range(n)]
@@ -367,8 +390,17 @@ def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] 
     cancel = Cancel()
 
     def one(i: int) -> BuildResult:
+        result = _one(i)
+        if on_done is not None:
+            on_done(i, result)
+        return result
+
+    def _one(i: int) -> BuildResult:
+        if kinds[i] is not None:
+            return buildx.build_buildx(spec, paths[i], resolved[kinds[i]], bx=bx, progress=progress,
+                                       vary=varies[i], label=labels[i], stderr=sink, cancel=cancel)
         if addrs:
-            return build(spec, paths[i], addr=addrs[i % len(addrs)], progress=progress, vary=varies[i],
+            return build(spec, paths[i], addr=addrs[ctl_index[i] % len(addrs)], progress=progress, vary=varies[i],
                          tools=tools, label=labels[i], stderr=sink, cancel=cancel)
         d = daemon_factory() if daemon_factory else EphemeralDaemon(tools=tools)
         cancel.add_daemon(d)
@@ -376,14 +408,18 @@ def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] 
             return build(spec, paths[i], daemon=d, progress=progress, vary=varies[i], tools=tools,
                          label=labels[i], stderr=sink, cancel=cancel)
 
-    if addrs:
-        groups: dict[str, list[int]] = {}
-        for i in range(n):
-            groups.setdefault(addrs[i % len(addrs)], []).append(i)
-        tasks: list[Callable[[], list[tuple[int, BuildResult]]]] = [
-            (lambda idx=idx: [(i, one(i)) for i in idx]) for idx in groups.values()]
-    else:
-        tasks = [(lambda i=i: [(i, one(i))]) for i in range(n)]
+    # builds that share a daemon (an address, a buildx builder) run one after the other
+    groups: dict[tuple[str, Any], list[int]] = {}
+    for i in range(n):
+        if kinds[i] is not None:
+            key: tuple[str, Any] = ("buildx", resolved[kinds[i]].name)
+        elif addrs:
+            key = ("addr", addrs[ctl_index[i] % len(addrs)])
+        else:
+            key = ("ephemeral", i)
+        groups.setdefault(key, []).append(i)
+    tasks: list[Callable[[], list[tuple[int, BuildResult]]]] = [
+        (lambda idx=idx: [(i, one(i)) for i in idx]) for idx in groups.values()]
     with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="repro-build") as pool:
         futures = [pool.submit(task) for task in tasks]
         try:

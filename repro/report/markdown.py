@@ -48,8 +48,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         out.append("")
     if "build" in doc:
         bd = doc["build"]
+        from repro.report.text import builders_line
+
+        who = builders_line(bd)
         out.append(f"Built with BuildKit {bd.get('buildkit_version', '?')}, "
-                   f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`.")
+                   f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
 
     if doc["findings"]:

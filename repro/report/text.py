@@ -61,6 +61,15 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def builders_line(build: Mapping[str, Any]) -> str:
+    """Which builders made the builds: "buildctl (ephemeral) ×2", "buildctl (ephemeral), buildx:ci (remote)"."""
+    from collections import Counter
+
+    seen = Counter(f"{b.get('builder') or 'buildctl'} ({b.get('driver') or '?'})" for b in build.get("builds") or []
+                   if isinstance(b, Mapping))
+    return ", ".join(k + (f" ×{n}" if n > 1 else "") for k, n in seen.items())
+
+
 def render_text(doc: Mapping[str, Any]) -> str:
     out: list[str] = []
     a, b = doc["inputs"]
@@ -73,7 +82,8 @@ def render_text(doc: Mapping[str, Any]) -> str:
                    + (f"; --ignore {' '.join(pol['ignore'])}" if pol.get("ignore") else ""))
     if "build" in doc:
         bd = doc["build"]
-        out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}")
+        out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
+                   + (f", builders: {builders_line(bd)}" if builders_line(bd) else ""))
 
     by_plat: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     top: list[Mapping[str, Any]] = []
