@@ -133,6 +133,19 @@ def check_cgroups() -> Check:
                  "" if kind != "not mounted" else "mount cgroup2 on /sys/fs/cgroup")
 
 
+def check_buildx() -> Check:
+    """docker buildx is optional: only `--builder buildx[:NAME]` needs it."""
+    from repro.buildkit.buildx import BUILDX_VERSION, INSTALL_HINT, find_buildx
+
+    try:
+        bx = find_buildx()
+    except ToolMissing as e:
+        return Check("buildx", True, f"not usable ({str(e).split(':', 1)[0]}); only needed for --builder buildx",
+                     INSTALL_HINT)
+    note = "" if bx.version == BUILDX_VERSION else f"; repro is tested with {BUILDX_VERSION}"
+    return Check("buildx", True, f"docker buildx {bx.version} via {bx.docker}{note}")
+
+
 def check_environment() -> Check:
     host = os.environ.get("BUILDKIT_HOST")
     sde = os.environ.get("SOURCE_DATE_EPOCH")
@@ -160,6 +173,7 @@ def doctor() -> list[Check]:
         check_subids(),
         check_overlayfs(),
         check_cgroups(),
+        check_buildx(),
         check_environment(),
     ]
     if BUILDKIT_VERSION not in checks[0].detail and checks[0].ok:
