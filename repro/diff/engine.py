@@ -76,6 +76,7 @@ class DiffOptions:
     capture_limit: int = CAPTURE_LIMIT
     max_entries: int = 1_000_000  # per layer (Limits.max_entries_per_layer)
     on_layer: Callable[[str], None] | None = None  # progress hook: called with a description
+    on_entries: Callable[[int, int], None] | None = None  # progress hook: (entries, bytes) indexed since last call
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,6 +366,8 @@ def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, opt
 
     def run(side: int, image: Image, layer: LayerRef) -> list[Entry]:
         entries: list[Entry] = []
+        report = options.on_entries
+        reported = 0
         with image.open_layer(layer) as stream:
             for (key, e), data in _keyed_stream(iter_entries(stream, capture_limit=options.capture_limit,
                                                                    max_entries=options.max_entries)):
@@ -373,6 +376,11 @@ def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, opt
                 entries.append(e)
                 if e.type == "file":
                     contents.offer(side, lkey, key, e.digest, data)
+                if report is not None and len(entries) - reported >= 512:  # cheap: a hook call per 512 entries
+                    report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
+                    reported = len(entries)
+        if report is not None and len(entries) > reported:
+            report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
         return entries
 
     with ThreadPoolExecutor(max_workers=2) as pool:
