@@ -92,7 +92,7 @@ class RegistryBlobs:
 def open_registry(ref: Reference, limits: Limits, verify_all: bool, platform: m.Platform | None,
                   options: RegistryOptions) -> SourceImage:
     """Resolve REF's tag or digest to its top-level manifest or index, then walk it."""
-    client = RegistryClient(ref.registry, ref.repository, options)
+    client = RegistryClient(ref.registry, ref.repository, options, label=ref.text)
     blobs = RegistryBlobs(client)
     try:
         reference = ref.digest or ref.tag

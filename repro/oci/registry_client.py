@@ -75,10 +75,10 @@ class RegistryClient:
     """One repository on one registry. Not shared between threads: each opened image
     has its own."""
 
-    def __init__(self, host: str, repository: str, options: RegistryOptions,
+    def __init__(self, host: str, repository: str, options: RegistryOptions, label: str = "",
                  credentials: Callable[[str], Credentials | None] = find_credentials) -> None:
         self.host, self.repository, self.options = host, repository, options
-        self.where = f"{host}/{repository}"  # for messages
+        self.where = label or f"{host}/{repository}"  # for messages: the reference as the user gave it
         self.stats = FetchStats()
         self._find_credentials = credentials
         self._credentials: Credentials | None = None
@@ -93,7 +93,7 @@ class RegistryClient:
     def get_manifest(self, reference: str, accept: tuple[str, ...], limit: int) -> tuple[bytes, str, str]:
         """(body, Content-Type without parameters, Docker-Content-Digest or "") of the
         manifest or index REFERENCE (a tag or a digest); at most `limit` + 1 bytes read."""
-        what = f"manifest {short(reference) if ':' in reference else reference}"
+        what = f"manifest {short(reference)}" if ":" in reference else f"tag {reference}"
         resp = self._send("GET", f"{self._base}/manifests/{reference}", {"Accept": ", ".join(accept)}, what)
         try:
             self._check(resp, what)
@@ -247,7 +247,7 @@ class RegistryClient:
         name = {401: "401 Unauthorized", 403: "403 Forbidden"}.get(status or 0, "authentication failed")
         creds = self._credentials
         if creds is None:
-            if status == 401:
+            if status != 403:
                 return self._no_credentials()
             return f"{self.where}: access denied to {what} ({name}) and no credentials for {self.host} were found"
         if status == 403:
@@ -256,7 +256,7 @@ class RegistryClient:
                 f"from {creds.source} were rejected")
 
     def _no_credentials(self) -> str:
-        return (f"{self.host}: authentication required (401 Unauthorized) and no credentials for {self.host} "
+        return (f"{self.where}: authentication required (401 Unauthorized) and no credentials for {self.host} "
                 f"were found (looked in {', '.join(auth_files())}); log in with `docker login {self.host}` "
                 f"or set REGISTRY_AUTH_FILE")
 
