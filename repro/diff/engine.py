@@ -223,7 +223,7 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
             platforms.append(PlatformResult(plat, role, ma, mb,
                                             layers=tuple(LayerPair(l.index, l.instruction, l, l, "equal") for l in ma.layers)))
             if role == "image":
-                _compare_descriptor_annotations(ma, mb, plat, findings)
+                _compare_descriptor_annotations(a, b, ma, mb, plat, findings)
             continue
         if role == "attestation":
             # Provenance holds build times and a random invocation id by design: reported
@@ -232,7 +232,7 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
                                     b=mb.descriptor.digest, detail={"role": "attestation"}))
             platforms.append(PlatformResult(plat, role, ma, mb))
             continue
-        _compare_descriptor_annotations(ma, mb, plat, findings)
+        _compare_descriptor_annotations(a, b, ma, mb, plat, findings)
         platforms.append(_compare_manifest(a, b, ma, mb, plat, options, contents, findings))
 
     _verify_unread(a, b, platforms)
@@ -274,9 +274,18 @@ def _verify_unread(a: Image, b: Image, platforms: list[PlatformResult]) -> None:
                 pass
 
 
-def _compare_descriptor_annotations(ma: ManifestImage, mb: ManifestImage, plat: str, out: list[Finding]) -> None:
+def _compare_descriptor_annotations(a: Image, b: Image, ma: ManifestImage, mb: ManifestImage, plat: str,
+                                    out: list[Finding]) -> None:
+    if _unlisted(a, ma) or _unlisted(b, mb):
+        return
     for fld, va, vb, det in compare_annotations(ma.descriptor.annotations, mb.descriptor.annotations, where="descriptor"):
         out.append(Finding("index", fld, platform=plat, a=va, b=vb, detail=det))
+
+
+def _unlisted(img: Image, m: ManifestImage) -> bool:
+    """A registry's top-level manifest is fetched by name: no index lists it, so it has no
+    descriptor annotations to compare (an OCI layout's index.json entry has its own)."""
+    return img.kind == "docker" and m.descriptor.digest == img.digest
 
 
 def _compare_manifest(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage, plat: str,
