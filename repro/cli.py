@@ -128,9 +128,10 @@ def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = 
 def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tuple[str, ...],
             source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
             extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
-            limits: Any = None, report_dir: str | None = None) -> tuple[dict[str, Any], Any]:
+            limits: Any = None, report_dir: str | None = None, progress: Any = None) -> tuple[dict[str, Any], Any]:
     """Diff two opened images, explain the findings and build the report document;
-    with `report_dir`, also extract the differing files (while the images are open)."""
+    with `report_dir`, also extract the differing files (while the images are open).
+    `progress`: a repro.progress.Progress that shows the layers and files being compared."""
     from repro.diff import DiffOptions, Policy, content_lookup, diff_images
     from repro.explain import explain
     from repro.oci.model import Platform
@@ -141,7 +142,12 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
     except ReproError as e:
         raise InputError(str(e)) from None
     max_entries = limits.max_entries_per_layer if limits is not None else DiffOptions.max_entries
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore), max_entries=max_entries))
+    hooks: dict[str, Any] = {}
+    if progress is not None and progress.enabled:
+        hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
+                 "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
+    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore), max_entries=max_entries,
+                                           **hooks))
     lookup = content_lookup(result)
     findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
     if use_diffoscope:
@@ -189,12 +195,37 @@ def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = Fal
     return 0 if doc["verdict"] == "reproducible" else 1
 
 
+def _set_quiet(ctx: click.Context, param: Any, value: bool) -> None:
+    if value:
+        ctx.find_root().meta["repro.quiet"] = True
+
+
+def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """-q/--quiet, on the group and on the commands that do long work (same meaning)."""
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_quiet, is_eager=True,
+                        help="No progress display and no informational lines on stderr (errors and warnings "
+                             "still show). Progress is only drawn when stderr is a terminal.")(f)
+
+
+def is_quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().meta.get("repro.quiet"))
+
+
+def progress_display() -> Any:
+    """The progress line for this command: on stderr, only on a terminal and without --quiet."""
+    from repro.progress import Progress
+
+    return Progress.for_stderr(quiet=is_quiet())
+
+
 # ---------------------------------------------------------------------------------------
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", message=f"repro %(version)s (drives BuildKit {BUILDKIT_VERSION})")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@quiet_option
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """repro: is this container image reproducible? Build it twice, compare, explain."""
@@ -207,6 +238,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @report_options
 @limit_options
 @registry_options
+@quiet_option
 def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignore: tuple[str, ...], fmt: str,
          output: str | None, verify_all: bool, report_dir: str | None, use_diffoscope: bool, attest: str | None,
          **limit_opts: Any) -> None:
@@ -220,9 +252,10 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
     limits = make_limits(limit_opts)
     with open_images(image_a, image_b, verify_all, limits, platform=platform, registry=registry) as stack:
         a, b = stack.images  # type: ignore[attr-defined]
-        doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope,
-                         limits=limits, report_dir=report_dir)
-        code = emit(doc, fmt, output, attest=attest)
+        with progress_display() as display:
+            doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope,
+                             limits=limits, report_dir=report_dir, progress=display)
+        code = emit(doc, fmt, output, quiet=is_quiet(), attest=attest)
     sys.exit(code)
 
 
@@ -324,6 +357,7 @@ def _report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
 @registry_options
+@quiet_option
 def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
           **opts: Any) -> None:
     """Build CONTEXT once with BuildKit under reproducibility settings into an OCI tarball
@@ -339,13 +373,16 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
     spec = _build_spec(context, opts)
+    if is_quiet() and progress == "auto":
+        progress = "quiet"
     if builder != "buildctl":
         result = _build_with_buildx(spec, output, builder, addr, push, progress)
     else:
         result = run_build(spec, output, addr=addr, progress=progress, push=target)
     where = " and ".join(x for x in (result.path, result.pushed) if x)
-    click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
-               f"(SOURCE_DATE_EPOCH={result.source_date_epoch})", err=True)
+    if not is_quiet():
+            click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
+                   f"(SOURCE_DATE_EPOCH={result.source_date_epoch})", err=True)
     click.echo(result.image_digest)
 
 
@@ -408,6 +445,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 @_report_options_for_check
 @limit_options
 @registry_options
+@quiet_option
 def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...], vary: bool, against: str | None,
           keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
           verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, report_dir: str | None = None,
@@ -420,6 +458,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
     import tempfile
 
     from repro.buildkit import build_many, find_buildkit
+    from repro.progress import BuildSink
 
     if n < (1 if against else 2):
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
@@ -427,14 +466,22 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
     limits = make_limits(opts)
     spec = _build_spec(context, opts)
     tools = find_buildkit() if not builders or "buildctl" in builders else None
+    quiet = is_quiet()
+    if quiet and progress == "auto":
+        progress = "quiet"
     with contextlib.ExitStack() as stack:
+        display = stack.enter_context(progress_display())
+        # on a terminal, parallel builds show one status line instead of interleaved logs
+        sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
         if keep:
             os.makedirs(keep, exist_ok=True)
             out_dir = keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
         results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools,
-                             builders=builders)
+                             builders=builders, stderr=sink,
+                             on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
+        display.clear()
         for r in {r.builder: r for r in results}.values():
             _warn_version(r.buildkit_version, r.daemon)
         build_doc = _build_document(results, vary)
@@ -450,7 +497,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
                 doc, result = compare(*images.images, platform=platform if ref_a == against else None,  # type: ignore[attr-defined]
                                       semantic=semantic, ignore=ignore,
                                       source_date_epoch=spec.source_date_epoch, build=build_doc,
-                                      use_diffoscope=use_diffoscope, limits=limits)
+                                      use_diffoscope=use_diffoscope, limits=limits, progress=display)
                 # --report-dir gets the first comparison that differs (else the last one)
                 if report_dir and not extracted and (doc["verdict"] != "reproducible" or (ref_a, ref_b) == pairs[-1]):
                     from repro.extract import extract
@@ -465,14 +512,15 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         # one report: the first comparison that differs (else the first); with more than one
         # comparison, every comparison's verdict is listed under "comparisons"
         chosen = next((d for d in docs if d["verdict"] != "reproducible"), docs[0])
+        display.clear()
         if len(docs) > 1 or against:
             chosen["comparisons"] = [_comparison(d, d is chosen, against) for d in docs]
-            for c in chosen["comparisons"]:
+            for c in chosen["comparisons"] if not quiet else ():
                 n_found = c["findings"]
                 click.echo(f"repro: {c['pair']}: {c['verdict']} ({n_found} finding{'s' if n_found != 1 else ''})"
                            f"{'; the report shows this comparison' if c['reported'] and len(docs) > 1 else ''}",
                            err=True)
-        code = emit(chosen, fmt, output, attest=attest)
+        code = emit(chosen, fmt, output, quiet=quiet, attest=attest)
     sys.exit(code)
 
 
