@@ -8,8 +8,9 @@ root="$(dirname "$here")"
 log() { echo "setup: $*" >&2; }
 
 # Debian packages: runtime (runc, rootlesskit, uidmap), offline base images (busybox-static),
-# tests (docker-registry, skopeo, apache2-utils for htpasswd, git, chromium for the HTML report).
-want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils git chromium)
+# tests (docker-registry, skopeo, apache2-utils for htpasswd, openssl for the TLS and token-auth
+# registries, git, chromium for the HTML report).
+want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils openssl git chromium)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
