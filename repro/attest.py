@@ -54,7 +54,10 @@ def statement(doc: Mapping[str, Any], *, now: _dt.datetime | None = None) -> dic
             "uri": f"{VERIFIER_ID}/policy/{pol['mode']}",
             "digest": _sha(pol["digest"]),
             "annotations": {"mode": pol["mode"], "ignore": ",".join(pol.get("ignore", [])),
-                            "semantic_rules": ",".join(r["name"] for r in pol.get("semantic_rules", []))},
+                            "semantic_rules": ",".join(r["name"] for r in pol.get("semantic_rules", [])),
+                            # the repro.toml the policy came from (its hash is covered by the digest too)
+                            **({"config": f"{pol['config']['file']}@sha256:{pol['config']['sha256']}"}
+                               if pol.get("config") else {})},
         },
         "inputAttestations": [{"uri": i["ref"], "digest": _sha(i["digest"]),
                                "annotations": {"kind": i["kind"], "side": s}}

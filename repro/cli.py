@@ -128,10 +128,12 @@ def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = 
 def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tuple[str, ...],
             source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
             extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
-            limits: Any = None, report_dir: str | None = None, progress: Any = None) -> tuple[dict[str, Any], Any]:
+            limits: Any = None, report_dir: str | None = None, progress: Any = None,
+            config: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
     """Diff two opened images, explain the findings and build the report document;
     with `report_dir`, also extract the differing files (while the images are open).
-    `progress`: a repro.progress.Progress that shows the layers and files being compared."""
+    `progress`: a repro.progress.Progress that shows the layers and files being compared;
+    `config`: the repro.toml behind the policy (repro.config.Config.report), kept in the policy."""
     from repro.diff import DiffOptions, Policy, content_lookup, diff_images
     from repro.explain import explain
     from repro.oci.model import Platform
@@ -146,7 +148,8 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
     if progress is not None and progress.enabled:
         hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
                  "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore), max_entries=max_entries,
+    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore, dict(config) if config else None),
+                                           max_entries=max_entries,
                                            **hooks))
     lookup = content_lookup(result)
     findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
@@ -285,6 +288,58 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
 # --- build commands below (buildkit engineer) ---
 
 
+def _set_config(ctx: click.Context, param: Any, value: Any) -> None:
+    if value:
+        ctx.meta[f"repro.{param.name}"] = value
+
+
+def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--config FILE / --no-config: the repro.toml that holds a team's defaults (repro/config.py)."""
+    f = click.option("--no-config", "no_config", is_flag=True, expose_value=False, callback=_set_config,
+                     help="Ignore CONTEXT/repro.toml.")(f)
+    return click.option("--config", "config", type=click.Path(dir_okay=False), expose_value=False,
+                        callback=_set_config, metavar="FILE",
+                        help="Defaults from this TOML file instead of CONTEXT/repro.toml (flags override it; "
+                             "its settings and sha256 go into the report's policy).")(f)
+
+
+# config key -> the command's parameter name
+_CONFIG_PARAMS = {"ignore": "ignore", "semantic": "semantic", "platforms": "platforms",
+                  "source-date-epoch": "source_date_epoch", "builds": "n", "vary": "vary", "builders": "builders"}
+
+
+def apply_config(context: str, values: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Fill `values` (parameter name -> value) from repro.toml where no flag was given;
+    return (the Config, the config keys that flags overrode)."""
+    from click.core import ParameterSource
+
+    from repro.config import load_config
+
+    ctx = click.get_current_context()
+    cfg = load_config(context, ctx.meta.get("repro.config"), disabled=bool(ctx.meta.get("repro.no_config")))
+    overridden = []
+    for key, value in cfg.values.items():
+        param = _CONFIG_PARAMS[key]
+        if param not in values:
+            continue  # a key this command does not use (e.g. builds, for `build`)
+        if ctx.get_parameter_source(param) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            overridden.append(key)
+        elif key == "source-date-epoch":
+            values[param] = None if value == "git" else value
+        else:
+            values[param] = tuple(value) if isinstance(value, list) else value
+    return cfg, overridden
+
+
+def _epoch_source(cfg: Any) -> str:
+    """Where SOURCE_DATE_EPOCH came from: the flag, repro.toml, or the context's last git commit."""
+    from click.core import ParameterSource
+
+    if click.get_current_context().get_parameter_source("source_date_epoch") == ParameterSource.COMMANDLINE:
+        return "--source-date-epoch"
+    return "repro.toml" if isinstance(cfg.get("source-date-epoch"), int) else "git"
+
+
 def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by `build` and `check`: the Dockerfile build and its reproducibility settings."""
     opts = [
@@ -357,6 +412,7 @@ def _report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
 @registry_options
+@config_options
 @quiet_option
 def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
           **opts: Any) -> None:
@@ -372,6 +428,9 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     if output is None and push is None:
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
+    wanted = {"platforms": opts.get("platforms"), "source_date_epoch": opts.get("source_date_epoch")}
+    apply_config(context, wanted)
+    opts.update(wanted)
     spec = _build_spec(context, opts)
     if is_quiet() and progress == "auto":
         progress = "quiet"
@@ -445,6 +504,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 @_report_options_for_check
 @limit_options
 @registry_options
+@config_options
 @quiet_option
 def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...], vary: bool, against: str | None,
           keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
@@ -460,6 +520,11 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
     from repro.buildkit import build_many, find_buildkit
     from repro.progress import BuildSink
 
+    wanted = {"ignore": ignore, "semantic": semantic, "n": n, "vary": vary, "builders": builders,
+              "platforms": opts.get("platforms"), "source_date_epoch": opts.get("source_date_epoch")}
+    cfg, overridden = apply_config(context, wanted)
+    ignore, semantic, n, vary, builders = (wanted[k] for k in ("ignore", "semantic", "n", "vary", "builders"))
+    opts.update(platforms=wanted["platforms"], source_date_epoch=wanted["source_date_epoch"])
     if n < (1 if against else 2):
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     registry = make_registry(opts)
@@ -485,6 +550,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         for r in {r.builder: r for r in results}.values():
             _warn_version(r.buildkit_version, r.daemon)
         build_doc = _build_document(results, vary)
+        build_doc["source_date_epoch_from"] = _epoch_source(cfg)
         # every build against IMAGE, then the builds with each other
         pairs = [(against, r.path) for r in results] if against else []
         pairs += [(results[0].path, r.path) for r in results[1:]]
@@ -497,7 +563,8 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
                 doc, result = compare(*images.images, platform=platform if ref_a == against else None,  # type: ignore[attr-defined]
                                       semantic=semantic, ignore=ignore,
                                       source_date_epoch=spec.source_date_epoch, build=build_doc,
-                                      use_diffoscope=use_diffoscope, limits=limits, progress=display)
+                                      use_diffoscope=use_diffoscope, limits=limits, progress=display,
+                                      config=cfg.report(overridden))
                 # --report-dir gets the first comparison that differs (else the last one)
                 if report_dir and not extracted and (doc["verdict"] != "reproducible" or (ref_a, ref_b) == pairs[-1]):
                     from repro.extract import extract

@@ -52,10 +52,13 @@ SEMANTIC_RULES: tuple[tuple[str, str, Callable[[Finding], bool]], ...] = (
 class Policy:
     semantic: bool = False
     ignore: tuple[str, ...] = ()  # path globs, as given (leading "/" or "./" dropped)
+    config: str = ""  # the repro.toml behind this policy (repro.config), as canonical JSON; "" if none
 
     @classmethod
-    def make(cls, semantic: bool, ignore: tuple[str, ...] | list[str]) -> "Policy":
-        return cls(semantic, tuple(_norm_glob(g) for g in ignore))
+    def make(cls, semantic: bool, ignore: tuple[str, ...] | list[str],
+             config: dict[str, Any] | None = None) -> "Policy":
+        return cls(semantic, tuple(_norm_glob(g) for g in ignore),
+                   json.dumps(config, sort_keys=True, separators=(",", ":")) if config else "")
 
     def reason(self, f: Finding) -> str | None:
         """Why a finding is ignored (`ignore:GLOB` or `semantic:RULE`), or None if it counts."""
@@ -75,6 +78,8 @@ class Policy:
             "ignore": list(self.ignore),
             "semantic_rules": [{"name": n, "ignores": d} for n, d, _ in SEMANTIC_RULES] if self.semantic else [],
         }
+        if self.config:  # the digest then covers the file's hash and settings too
+            doc["config"] = json.loads(self.config)
         doc["digest"] = "sha256:" + hashlib.sha256(
             json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
         return doc

@@ -46,6 +46,12 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                    f"{', '.join(_cell(g) for g in pol.get('ignore', [])) or 'none'}; "
                    f"{s['ignored']} finding(s) set aside.")
         out.append("")
+    if pol.get("config"):
+        cf = pol["config"]
+        over = cf.get("overridden_by_flags") or []
+        out.append(f"Defaults from `{_esc(str(cf.get('file')))}` (sha256 `{str(cf.get('sha256'))[:12]}`)"
+                   + (f"; overridden by flags: {', '.join(over)}." if over else "."))
+        out.append("")
     if "build" in doc:
         bd = doc["build"]
         from repro.report.text import builders_line

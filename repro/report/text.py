@@ -80,6 +80,11 @@ def render_text(doc: Mapping[str, Any]) -> str:
         rules = ", ".join(r["name"] for r in pol.get("semantic_rules", []))
         out.append(f"policy: {pol.get('mode')}" + (f" (ignoring {rules})" if rules else "")
                    + (f"; --ignore {' '.join(pol['ignore'])}" if pol.get("ignore") else ""))
+    if pol.get("config"):
+        cf = pol["config"]
+        over = cf.get("overridden_by_flags") or []
+        out.append(f"config: {cf.get('file')} (sha256:{str(cf.get('sha256'))[:12]})"
+                   + (f"; overridden by flags: {', '.join(over)}" if over else ""))
     if "build" in doc:
         bd = doc["build"]
         out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
