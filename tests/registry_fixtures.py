@@ -259,12 +259,14 @@ class Logged:
 class Proxy:
     """HTTP proxy to UPSTREAM (host:port). Set `cut[digest] = n` to close the connection
     after n body bytes of that blob, `replace[digest] = data` to serve other bytes for it,
-    `throttle = k` to answer the next k requests with 429 (Retry-After: `retry_after`)."""
+    `throttle = k` to answer the next k requests with `throttle_status` (429; Retry-After:
+    `retry_after`)."""
 
     upstream: str
     cut: dict[str, int] = field(default_factory=dict)
     replace: dict[str, bytes] = field(default_factory=dict)
     throttle: int = 0
+    throttle_status: int = 429
     retry_after: str = "0"
     log: list[Logged] = field(default_factory=list)
 
@@ -290,11 +292,11 @@ class Proxy:
                     if throttled:
                         proxy.throttle -= 1
                 if throttled:
-                    self.send_response(429)
+                    self.send_response(proxy.throttle_status)
                     self.send_header("Retry-After", proxy.retry_after)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
-                    proxy.log.append(Logged(method, self.path, 429, 0))
+                    proxy.log.append(Logged(method, self.path, proxy.throttle_status, 0))
                     return
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}

@@ -256,6 +256,41 @@ def test_rate_limiting_is_retried_with_backoff_then_given_up(tmp_path, registry)
         assert 3 <= len([l for l in proxy.log if l.status == 429]) - 3 <= 6  # bounded: 1 + 4 retries
 
 
+def test_a_persistent_503_is_retried_then_exit_2(tmp_path, registry):
+    push(g.simple_image(), tmp_path, registry, "limit/app:3")
+    with proxy_to(registry) as proxy:
+        proxy.throttle, proxy.throttle_status = 1000, 503
+        r = repro("inspect", "--plain-http", proxy.ref("limit/app:3"))
+        assert r.returncode == 2 and "the registry answered 503 Service Unavailable" in r.stderr, r.stderr
+        assert len(proxy.log) == 5
+
+
+def test_a_bearer_challenge_without_a_realm_is_one_line():
+    """oras's token code raises AttributeError on it: still one RegistryError."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer service="odd"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(RegistryError) as e:
+            open_image(f"docker://127.0.0.1:{server.server_address[1]}/odd/app:1", registry=PLAIN)
+        assert "Traceback" not in str(e.value) and "odd/app" in str(e.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_retry_after_is_honoured(tmp_path, registry):
     push(g.simple_image(), tmp_path, registry, "limit/app:2")
     with proxy_to(registry) as proxy:

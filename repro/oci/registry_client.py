@@ -193,10 +193,14 @@ class RegistryClient:
             h.update(self._basic_header)  # sent up front: saves the 401 round trip on every request
             try:
                 return _ORAS_REQUEST(client, url, method, headers=h, stream=True)
+            except requests.exceptions.RequestException:
+                raise  # _retrying classifies these
             except ValueError as e:
                 if "authentication" in str(e):  # oras: "Cannot respond to request for authentication."
                     raise RegistryError(self._auth_failed(None, what)) from None
-                raise
+                raise RegistryError(f"{self.where}: {what}: the token exchange failed ({type(e).__name__})") from None
+            except (AttributeError, KeyError, TypeError) as e:  # oras's auth code on an odd challenge or token
+                raise RegistryError(f"{self.where}: {what}: the token exchange failed ({type(e).__name__})") from None
 
         return self._retrying(once, what)
 
