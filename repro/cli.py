@@ -648,6 +648,23 @@ def doctor(fmt: str) -> None:
     sys.exit(0 if all(c.ok for c in checks) else 2)
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (click's).
+
+    \b
+    bash:  eval "$(repro completion bash)"         (e.g. in ~/.bashrc)
+    zsh:   eval "$(repro completion zsh)"          (e.g. in ~/.zshrc)
+    fish:  repro completion fish > ~/.config/fish/completions/repro.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # the Choice above only offers shells click knows
+    click.echo(cls(cli, {}, "repro", "_REPRO_COMPLETE").source())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr and exit 2 for any trouble; traceback only with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
