@@ -102,6 +102,12 @@ def test_platform_walks_only_that_platform_and_its_attestation(tmp_path, registr
         with pytest.raises(InputError, match=r"platform linux/s390x is not in the index; it has: linux/amd64, "
                                              r"linux/arm64/v8"):
             open_image(proxy.ref("suite/multi:2"), registry=PLAIN, platform="linux/s390x")
+        r = repro("diff", "--plain-http", "--platform", "linux/s390x", proxy.ref("suite/multi:2"),
+                  proxy.ref("suite/multi:2"))
+        assert r.returncode == 2 and "platform linux/s390x is not in the index" in r.stderr, r.stderr
+        r = repro("diff", "--plain-http", "--platform", "linux/arm64/v8", proxy.ref("suite/multi:2"),
+                  proxy.ref("suite/multi:2"))
+        assert r.returncode == 0, r.stderr
 
 
 def attestation_config(built: g.Built, i: int) -> list[str]:
