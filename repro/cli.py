@@ -22,12 +22,22 @@ from repro.errors import InputError, ReproError
 FORMATS = ("text", "json", "markdown", "html", "junit")
 
 
-class Terminated(ReproError):
-    """SIGTERM arrived: unwind (so daemons and temp dirs are cleaned up) and exit 2."""
+class Terminated(BaseException):
+    """SIGTERM or SIGINT arrived: unwind (so daemons, mounts and temp dirs are cleaned up
+    on the way) and exit 2. A BaseException, as KeyboardInterrupt is, so that no
+    `except Exception` or `except ReproError` on the way (a look-up that must never fail
+    a comparison, a corrupt stream blamed on its blob) can swallow it; and not a
+    KeyboardInterrupt, which click answers with a stray blank line on stderr."""
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated("terminated by signal")
+_SIGNALS = {signal.SIGTERM: "terminated by signal", signal.SIGINT: "interrupted"}
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    # a second signal must not cut the clean-up the first one started short (SIGKILL still works)
+    for other in _SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise Terminated(_SIGNALS.get(signum, f"signal {signum}"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -669,7 +679,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr and exit 2 for any trouble; traceback only with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    old = {signum: signal.signal(signum, _on_signal) for signum in _SIGNALS}
     try:
         rv = cli.main(args=args, prog_name="repro", standalone_mode=False)
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -686,6 +696,9 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"repro: error: {_one_line(str(e))}", err=True)
         sys.exit(e.exit_code)
+    except Terminated as e:
+        click.echo(f"repro: error: {e}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("repro: error: interrupted", err=True)
         sys.exit(2)
@@ -701,7 +714,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"repro: internal error: {type(e).__name__}: {_one_line(str(e))} (rerun with --debug)", err=True)
         sys.exit(2)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
