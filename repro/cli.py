@@ -59,7 +59,8 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
                      help="Write the report to FILE (atomically) instead of stdout."),
         click.option("--verify-all", is_flag=True,
-                     help="Also hash layer blobs that the comparison does not need to read."),
+                     help="Hash every layer blob of both images when opening them, platforms not compared too "
+                          "(compared layers are always hashed, read or not)."),
         click.option("--report-dir", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
                      help="Extract both sides of every differing file to DIR/a and DIR/b, with report.json."),
         click.option("--diffoscope", "use_diffoscope", is_flag=True,
