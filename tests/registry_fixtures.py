@@ -247,6 +247,11 @@ class TokenServer:
 # -- a proxy for faults ----------------------------------------------------------------------
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that drops its connection (as tests make them do) is not news
+
+
 @dataclass
 class Logged:
     method: str
@@ -330,7 +335,7 @@ class Proxy:
                 self.wfile.write(body)
                 proxy.log.append(Logged(method, self.path, resp.status, len(body)))
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.host = f"127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
