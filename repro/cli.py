@@ -60,7 +60,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Write the report to FILE (atomically) instead of stdout."),
         click.option("--verify-all", is_flag=True,
                      help="Hash every layer blob of both images when opening them, platforms not compared too "
-                          "(compared layers are always hashed, read or not)."),
+                          "(compared layers are always hashed, read or not; from a registry, only those read)."),
         click.option("--report-dir", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
                      help="Extract both sides of every differing file to DIR/a and DIR/b, with report.json."),
         click.option("--diffoscope", "use_diffoscope", is_flag=True,
