@@ -61,6 +61,10 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--verify-all", is_flag=True,
                      help="Hash every layer blob of both images when opening them, platforms not compared too "
                           "(compared layers are always hashed, read or not; from a registry, only those read)."),
+        click.option("--trust-equal-digests", "trust_equal_digests", is_flag=True,
+                     help="Do not hash layer blobs that both images name by the same digest and the comparison "
+                          "does not read: identical images compare in constant time, but a corrupted copy of a "
+                          "shared blob goes unnoticed."),
         click.option("--report-dir", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
                      help="Extract both sides of every differing file to DIR/a and DIR/b, with report.json."),
         click.option("--diffoscope", "use_diffoscope", is_flag=True,
@@ -140,7 +144,7 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
             source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
             extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
             limits: Any = None, report_dir: str | None = None, progress: Any = None,
-            config: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+            config: Mapping[str, Any] | None = None, trust_equal_digests: bool = False) -> tuple[dict[str, Any], Any]:
     """Diff two opened images, explain the findings and build the report document;
     with `report_dir`, also extract the differing files (while the images are open).
     `progress`: a repro.progress.Progress that shows the layers and files being compared;
@@ -160,7 +164,7 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
         hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
                  "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
     result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore, dict(config) if config else None),
-                                           max_entries=max_entries,
+                                           max_entries=max_entries, verify_unread=not trust_equal_digests,
                                            **hooks))
     lookup = content_lookup(result)
     findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
@@ -169,6 +173,9 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
 
         findings = drill_down(findings, lookup)
     findings = tuple(findings)
+    extra = {**(extra or {}), "verification": {
+        "blobs_read": "hashed",
+        "blobs_not_read": "trusted by digest" if trust_equal_digests else "hashed"}}
     doc = build_report(result, build=build, findings=findings, extra=extra)
     if report_dir:
         from repro.extract import extract
@@ -254,8 +261,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @registry_options
 @quiet_option
 def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignore: tuple[str, ...], fmt: str,
-         output: str | None, verify_all: bool, report_dir: str | None, use_diffoscope: bool, attest: str | None,
-         **limit_opts: Any) -> None:
+         output: str | None, verify_all: bool, trust_equal_digests: bool, report_dir: str | None,
+         use_diffoscope: bool, attest: str | None, **limit_opts: Any) -> None:
     """Compare two existing images and explain every difference.
 
     IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH,
@@ -268,7 +275,8 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
         a, b = stack.images  # type: ignore[attr-defined]
         with progress_display() as display:
             doc, _ = compare(a, b, platform=platform, semantic=semantic, ignore=ignore, use_diffoscope=use_diffoscope,
-                             limits=limits, report_dir=report_dir, progress=display)
+                             limits=limits, report_dir=report_dir, progress=display,
+                             trust_equal_digests=trust_equal_digests)
         code = emit(doc, fmt, output, quiet=is_quiet(), attest=attest)
     sys.exit(code)
 
@@ -520,7 +528,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...], vary: bool, against: str | None,
           keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
           verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, report_dir: str | None = None,
-          **opts: Any) -> None:
+          trust_equal_digests: bool = False, **opts: Any) -> None:
     """Build CONTEXT N times independently and report whether the images are identical.
 
     With --against IMAGE, every build is also compared with IMAGE: the report says which
@@ -575,7 +583,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
                                       semantic=semantic, ignore=ignore,
                                       source_date_epoch=spec.source_date_epoch, build=build_doc,
                                       use_diffoscope=use_diffoscope, limits=limits, progress=display,
-                                      config=cfg.report(overridden))
+                                      config=cfg.report(overridden), trust_equal_digests=trust_equal_digests)
                 # --report-dir gets the first comparison that differs (else the last one)
                 if report_dir and not extracted and (doc["verdict"] != "reproducible" or (ref_a, ref_b) == pairs[-1]):
                     from repro.extract import extract

@@ -313,3 +313,34 @@ def test_limit_flags_reach_the_reader_and_name_themselves(capsys, tmp_path, flag
     assert err.startswith("repro: error:") and f"raise with {flag}" in err
     code, _, _ = run(capsys, "diff", str(tmp_path / "a.tar"), str(tmp_path / "b.tar"), flag, "100000000")
     assert code == 1
+
+
+def _corrupt_shared_layer_copy(tmp_path):
+    """a.tar and b.tar share every layer; b.tar's copy of layer 0 has one byte flipped."""
+    built = write_image(base_spec(), tmp_path / "a.tar")
+    spec_b = base_spec()
+    spec_b.annotations = {"org.example.note": "b"}  # another manifest, same layers
+    built_b = write_image(spec_b, tmp_path / "b.tar")
+    name = built_b.blob_name(built_b.manifests[0].layer_digests[0])
+    files = dict(built_b.files)
+    data = bytearray(files[name])
+    data[len(data) // 2] ^= 0xFF
+    files[name] = bytes(data)
+    g.write_files(files, tmp_path / "b.tar", "oci-archive")
+    return built, built_b.manifests[0].layer_digests[0]
+
+
+def test_a_corrupted_copy_of_a_shared_layer_is_exit_2_not_a_verdict(capsys, tmp_path):
+    _, digest = _corrupt_shared_layer_copy(tmp_path)
+    code, out, err = run(capsys, "diff", str(tmp_path / "a.tar"), str(tmp_path / "b.tar"))
+    assert code == 2 and out == "" and digest[:19] in err
+
+
+def test_trust_equal_digests_skips_hashing_shared_layers_and_says_so(capsys, tmp_path):
+    _corrupt_shared_layer_copy(tmp_path)
+    code, out, _ = run(capsys, "diff", str(tmp_path / "a.tar"), str(tmp_path / "b.tar"), "--trust-equal-digests",
+                       "--format", "json")
+    assert code == 1  # the manifest annotation differs; the damaged shared blob was never read
+    doc = json.loads(out)
+    assert doc["verification"] == {"blobs_read": "hashed", "blobs_not_read": "trusted by digest"}
+    assert [(f["kind"], f["field"]) for f in doc["findings"]] == [("manifest", "annotations")]
