@@ -24,8 +24,9 @@ fi
 
 # Python: repro itself (editable) with its test extras.
 py="${PYTHON:-python3}"
-if ! "$py" -c 'import repro, click, zstandard, oras, pytest, hypothesis' 2>/dev/null \
-   || [ "$("$py" -c 'import repro,os;print(os.path.dirname(os.path.dirname(repro.__file__)))' 2>/dev/null)" != "$root" ]; then
+# Asked from / so that the answer is the installed package, not the current directory's.
+if ! (cd / && "$py" -c 'import repro, click, zstandard, oras, pytest, hypothesis') 2>/dev/null \
+   || [ "$(cd / && "$py" -c 'import repro,os;print(os.path.dirname(os.path.dirname(repro.__file__)))' 2>/dev/null)" != "$root" ]; then
   log "pip install -e .[test]"
   "$py" -m pip install -q --disable-pip-version-check -e "$root[test]" >&2
 fi
