@@ -59,8 +59,9 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
                      help="Write the report to FILE (atomically) instead of stdout."),
         click.option("--verify-all", is_flag=True,
-                     help="Hash every layer blob of both images when opening them, platforms not compared too "
-                          "(compared layers are always hashed, read or not; from a registry, only those read)."),
+                     help="Hash every layer blob of both images when opening them, also of platforms not "
+                          "compared, and download every blob from a registry (by default compared local layers "
+                          "are hashed, read or not; registry layers only when read)."),
         click.option("--trust-equal-digests", "trust_equal_digests", is_flag=True,
                      help="Do not hash layer blobs that both images name by the same digest and the comparison "
                           "does not read: identical images compare in constant time, but a corrupted copy of a "
