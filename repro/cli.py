@@ -1,4 +1,5 @@
-"""The command line. Turns every ReproError into one line on stderr and exit 2.
+"""The command line: the click commands and `main()`, which turns every ReproError into
+one line on stderr and exit 2.
 
 Exit codes, as diff(1), diffoscope and diffoci: 0 identical / reproducible,
 1 differences found, 2 trouble (bad input, build failure, missing tool).
@@ -12,14 +13,16 @@ import re
 import signal
 import sys
 import traceback
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Mapping
 
 import click
 
 from repro import BUILDKIT_VERSION, __version__
+from repro.cli_options import (apply_config, build_options, build_spec, config_options, epoch_source,
+                               is_quiet, limit_options, make_limits, make_registry, progress_display,
+                               quiet_option, registry_options, report_options, report_options_for_check)
 from repro.errors import InputError, ReproError
-
-FORMATS = ("text", "json", "markdown", "html", "junit")
+from repro.pipeline import compare, emit, open_images
 
 
 class Terminated(BaseException):
@@ -40,208 +43,8 @@ def _on_signal(signum: int, frame: Any) -> None:
     raise Terminated(_SIGNALS.get(signum, f"signal {signum}"))
 
 
-# ---------------------------------------------------------------------------------------
-# Shared pieces for commands that compare and report (diff, check)
-
-
-def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--platform, --semantic, --ignore, --format, -o, --verify-all: shared by diff and check."""
-    opts = [
-        click.option("--platform", "platform", metavar="OS/ARCH[/VARIANT]",
-                     help="Compare only this platform of a multi-platform image."),
-        click.option("--semantic", is_flag=True,
-                     help="Ignore the documented semantic preset (timestamps, history, file order, tar "
-                          "format, image-name annotations); what was ignored is listed in the report."),
-        click.option("--ignore", "ignore", multiple=True, metavar="GLOB",
-                     help="Do not count differences in paths matching GLOB (repeatable); listed in the report."),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-                     help="Report format."),
-        click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
-                     help="Write the report to FILE (atomically) instead of stdout."),
-        click.option("--verify-all", is_flag=True,
-                     help="Hash every layer blob of both images when opening them, also of platforms not "
-                          "compared, and download every blob from a registry (by default compared local layers "
-                          "are hashed, read or not; registry layers only when read)."),
-        click.option("--trust-equal-digests", "trust_equal_digests", is_flag=True,
-                     help="Do not hash layer blobs that both images name by the same digest and the comparison "
-                          "does not read: identical images compare in constant time, but a corrupted copy of a "
-                          "shared blob goes unnoticed."),
-        click.option("--report-dir", "report_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-                     help="Extract both sides of every differing file to DIR/a and DIR/b, with report.json."),
-        click.option("--diffoscope", "use_diffoscope", is_flag=True,
-                     help="Run diffoscope (if installed) on the files that still differ and embed its output."),
-        click.option("--attest", "attest", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-                     help="Write an in-toto Statement (SLSA Verification Summary v1) of the verdict to FILE."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-_LIMIT_FLAGS = (
-    ("max_index_depth", "nested indexes below the top-level one"),
-    ("max_manifests", "index and manifest documents in one image"),
-    ("max_layers", "layers in one manifest"),
-    ("max_json_bytes", "bytes of any one index, manifest or config"),
-    ("max_entries_per_layer", "tar entries in one layer"),
-    ("max_layer_bytes", "bytes of one layer, compressed or uncompressed"),
-)
-LIMIT_KEYS = tuple(k for k, _ in _LIMIT_FLAGS)
-
-
-def limit_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--max-* flags: safety limits for untrusted images (docs/security.md)."""
-    from repro.oci import Limits
-
-    defaults = Limits()
-    for name, what in reversed(_LIMIT_FLAGS):
-        f = click.option("--" + name.replace("_", "-"), name, type=click.IntRange(min=1), default=None,
-                         metavar="N", help=f"Limit on {what} (default {getattr(defaults, name)}).")(f)
-    return f
-
-
-def make_limits(opts: dict[str, Any]) -> Any:
-    """Limits from the --max-* options, removing them from `opts`."""
-    from repro.oci import Limits
-
-    given = {k: opts.pop(k) for k in LIMIT_KEYS if k in opts}
-    return Limits(**{k: v for k, v in given.items() if v is not None})
-
-
-def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--plain-http, --insecure: how to reach registries (docs/registries.md)."""
-    f = click.option("--insecure", "registry_insecure", is_flag=True,
-                     help="Registries: HTTPS without verifying the certificate.")(f)
-    return click.option("--plain-http", "plain_http", is_flag=True,
-                        help="Registries: plain HTTP instead of HTTPS.")(f)
-
-
-def make_registry(opts: dict[str, Any]) -> Any:
-    """RegistryOptions from --plain-http/--insecure, removing them from `opts`."""
-    from repro.oci import RegistryOptions
-
-    return RegistryOptions(plain_http=bool(opts.pop("plain_http", False)),
-                           insecure=bool(opts.pop("registry_insecure", False)))
-
-
-def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = None, *,
-                platform: str | None = None, registry: Any = None) -> contextlib.ExitStack:
-    from repro.oci import open_image
-
-    stack = contextlib.ExitStack()
-    try:
-        a = stack.enter_context(open_image(ref_a, verify_all=verify_all, limits=limits, platform=platform,
-                                           registry=registry))
-        b = stack.enter_context(open_image(ref_b, verify_all=verify_all, limits=limits, platform=platform,
-                                           registry=registry))
-    except BaseException:
-        stack.close()
-        raise
-    stack.images = (a, b)  # type: ignore[attr-defined]
-    return stack
-
-
-def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tuple[str, ...],
-            source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
-            extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
-            limits: Any = None, report_dir: str | None = None, progress: Any = None,
-            config: Mapping[str, Any] | None = None, trust_equal_digests: bool = False) -> tuple[dict[str, Any], Any]:
-    """Diff two opened images, explain the findings and build the report document;
-    with `report_dir`, also extract the differing files (while the images are open).
-    `progress`: a repro.progress.Progress that shows the layers and files being compared;
-    `config`: the repro.toml behind the policy (repro.config.Config.report), kept in the policy."""
-    from repro.diff import DiffOptions, Policy, content_lookup, diff_images
-    from repro.explain import explain
-    from repro.oci.model import Platform
-    from repro.report import build_report
-
-    try:
-        plat = Platform.parse(platform) if platform else None
-    except ReproError as e:
-        raise InputError(str(e)) from None
-    max_entries = limits.max_entries_per_layer if limits is not None else DiffOptions.max_entries
-    hooks: dict[str, Any] = {}
-    if progress is not None and progress.enabled:
-        hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
-                 "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore, dict(config) if config else None),
-                                           max_entries=max_entries, verify_unread=not trust_equal_digests,
-                                           **hooks))
-    lookup = content_lookup(result)
-    findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
-    if use_diffoscope:
-        from repro.explain.diffoscope import drill_down
-
-        findings = drill_down(findings, lookup)
-    findings = tuple(findings)
-    extra = {**(extra or {}), "verification": {
-        "blobs_read": "hashed",
-        "blobs_not_read": "trusted by digest" if trust_equal_digests else "hashed"}}
-    doc = build_report(result, build=build, findings=findings, extra=extra)
-    if report_dir:
-        from repro.extract import extract
-
-        extract(result, findings, doc, report_dir)
-    return doc, result
-
-
-def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = False,
-         attest: str | None = None) -> int:
-    """Render and write the report (and the attestation); return the exit code
-    (0 reproducible, 1 not)."""
-    from repro.atomic import atomic_write
-    from repro.report import render
-
-    if attest:
-        from repro.attest import render_statement
-
-        atomic_write(attest, render_statement(doc))
-
-    text = render(doc, fmt)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        # GitHub Actions shows this file on the run's page; append, as every step does.
-        try:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(render(doc, "markdown") + "\n")
-        except OSError as e:
-            raise InputError(f"cannot append to GITHUB_STEP_SUMMARY {summary}: {e.strerror}") from None
-    if output:
-        atomic_write(output, text)
-        if not quiet:
-            n = doc["summary"]["findings"]
-            click.echo(f"repro: {doc['verdict']}: {n} finding{'s' if n != 1 else ''}; report written to {output}",
-                       err=True)
-    else:
-        click.echo(text, nl=False)
-    return 0 if doc["verdict"] == "reproducible" else 1
-
-
-def _set_quiet(ctx: click.Context, param: Any, value: bool) -> None:
-    if value:
-        ctx.find_root().meta["repro.quiet"] = True
-
-
-def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """-q/--quiet, on the group and on the commands that do long work (same meaning)."""
-    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_quiet, is_eager=True,
-                        help="No progress display and no informational lines on stderr (errors and warnings "
-                             "still show). Progress is only drawn when stderr is a terminal.")(f)
-
-
-def is_quiet() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.find_root().meta.get("repro.quiet"))
-
-
-def progress_display() -> Any:
-    """The progress line for this command: on stderr, only on a terminal and without --quiet."""
-    from repro.progress import Progress
-
-    return Progress.for_stderr(quiet=is_quiet())
-
-
-# ---------------------------------------------------------------------------------------
+# Options shared by several commands live in repro/cli_options.py; the comparison
+# pipeline that diff and check share (open, diff, explain, report, write) in repro/pipeline.py.
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -305,117 +108,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
         click.echo(render_inspect(doc), nl=False)
 
 
-# --- build commands below (buildkit engineer) ---
-
-
-def _set_config(ctx: click.Context, param: Any, value: Any) -> None:
-    if value:
-        ctx.meta[f"repro.{param.name}"] = value
-
-
-def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--config FILE / --no-config: the repro.toml that holds a team's defaults (repro/config.py)."""
-    f = click.option("--no-config", "no_config", is_flag=True, expose_value=False, callback=_set_config,
-                     help="Ignore CONTEXT/repro.toml.")(f)
-    return click.option("--config", "config", type=click.Path(dir_okay=False), expose_value=False,
-                        callback=_set_config, metavar="FILE",
-                        help="Defaults from this TOML file instead of CONTEXT/repro.toml (flags override it; "
-                             "its settings and sha256 go into the report's policy).")(f)
-
-
-# config key -> the command's parameter name
-_CONFIG_PARAMS = {"ignore": "ignore", "semantic": "semantic", "platforms": "platforms",
-                  "source-date-epoch": "source_date_epoch", "builds": "n", "vary": "vary", "builders": "builders"}
-
-
-def apply_config(context: str, values: dict[str, Any]) -> tuple[Any, list[str]]:
-    """Fill `values` (parameter name -> value) from repro.toml where no flag was given;
-    return (the Config, the config keys that flags overrode)."""
-    from click.core import ParameterSource
-
-    from repro.config import load_config
-
-    ctx = click.get_current_context()
-    cfg = load_config(context, ctx.meta.get("repro.config"), disabled=bool(ctx.meta.get("repro.no_config")))
-    overridden = []
-    for key, value in cfg.values.items():
-        param = _CONFIG_PARAMS[key]
-        if param not in values:
-            continue  # a key this command does not use (e.g. builds, for `build`)
-        if ctx.get_parameter_source(param) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-            overridden.append(key)
-        elif key == "source-date-epoch":
-            values[param] = None if value == "git" else value
-        else:
-            values[param] = tuple(value) if isinstance(value, list) else value
-    return cfg, overridden
-
-
-def _epoch_source(cfg: Any) -> str:
-    """Where SOURCE_DATE_EPOCH came from: the flag, repro.toml, or the context's last git commit."""
-    from click.core import ParameterSource
-
-    if click.get_current_context().get_parameter_source("source_date_epoch") == ParameterSource.COMMANDLINE:
-        return "--source-date-epoch"
-    return "repro.toml" if isinstance(cfg.get("source-date-epoch"), int) else "git"
-
-
-def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by `build` and `check`: the Dockerfile build and its reproducibility settings."""
-    opts = [
-        click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False), default=None,
-                     help="Dockerfile (default: CONTEXT/Dockerfile)."),
-        click.option("--target", default=None, help="Build this stage."),
-        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[/VARIANT]",
-                     help="Build for this platform (repeatable)."),
-        click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."),
-        click.option("--build-context", "build_contexts", multiple=True, metavar="NAME=VALUE",
-                     help="Named context: a directory, docker-image://REF or "
-                          "oci-layout://PATH[:TAG|@sha256:DIGEST] (a tag is resolved to its digest)."),
-        click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=PATH",
-                     help="Secret for RUN --mount=type=secret (buildctl's format, repeatable)."),
-        click.option("--ssh", "ssh", multiple=True, metavar="default|ID[=SOCKET|KEY]",
-                     help="SSH agent or keys for RUN --mount=type=ssh (repeatable)."),
-        click.option("--source-date-epoch", "source_date_epoch", default=None, metavar="N",
-                     help="SOURCE_DATE_EPOCH (default: the context's last git commit time; the environment "
-                          "variable is not read implicitly)."),
-        click.option("--progress", type=click.Choice(("auto", "plain", "tty", "quiet")), default="auto",
-                     show_default=True, help="BuildKit progress on stderr."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-_BUILD_KEYS = ("dockerfile", "target", "platforms", "build_args", "build_contexts", "secrets", "ssh",
-               "source_date_epoch")
-
-
-def _build_spec(context: str, opts: Mapping[str, Any]) -> Any:
-    """A BuildSpec from the build options; InputError for any other option that was set
-    (a report option `check` does not handle yet must not be ignored silently)."""
-    from repro.buildkit import BuildSpec, resolve_source_date_epoch
-
-    unknown = [k for k, v in opts.items() if k not in _BUILD_KEYS and v not in (None, False, ())]
-    if unknown:
-        raise InputError(f"option --{unknown[0].replace('_', '-')} is not supported by this command yet")
-    dockerfile, target, platforms, build_args, build_contexts, secrets, ssh, source_date_epoch = (
-        opts.get(k) for k in _BUILD_KEYS)
-    if not os.path.isdir(context):
-        raise InputError(f"build context {context} is not a directory")
-    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=tuple(platforms or ()),
-                     build_args=tuple(build_args or ()), build_contexts=tuple(build_contexts or ()),
-                     secrets=tuple(secrets or ()), ssh=tuple(ssh or ()),
-                     source_date_epoch=resolve_source_date_epoch(context, source_date_epoch))
-
-
-def _report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The report options of `diff`, minus its --platform: in `check`, --platform is the
-    build's (and every built platform is compared)."""
-    probe = report_options(lambda: None)
-    params = [p for p in getattr(probe, "__click_params__", []) if p.name != "platform"]
-    f.__dict__.setdefault("__click_params__", []).extend(params)
-    return f
+# --- build, check, doctor, completion ---
 
 
 @cli.command()
@@ -451,7 +144,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     wanted = {"platforms": opts.get("platforms"), "source_date_epoch": opts.get("source_date_epoch")}
     apply_config(context, wanted)
     opts.update(wanted)
-    spec = _build_spec(context, opts)
+    spec = build_spec(context, opts)
     if is_quiet() and progress == "auto":
         progress = "quiet"
     if builder != "buildctl":
@@ -521,7 +214,7 @@ def _push_target(ref: str, registry: Any) -> Any:
                    "docker://HOST/REPO:TAG).")
 @click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
               help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
-@_report_options_for_check
+@report_options_for_check
 @limit_options
 @registry_options
 @config_options
@@ -549,7 +242,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     registry = make_registry(opts)
     limits = make_limits(opts)
-    spec = _build_spec(context, opts)
+    spec = build_spec(context, opts)
     tools = find_buildkit() if not builders or "buildctl" in builders else None
     quiet = is_quiet()
     if quiet and progress == "auto":
@@ -570,7 +263,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         for r in {r.builder: r for r in results}.values():
             _warn_version(r.buildkit_version, r.daemon)
         build_doc = _build_document(results, vary)
-        build_doc["source_date_epoch_from"] = _epoch_source(cfg)
+        build_doc["source_date_epoch_from"] = epoch_source(cfg)
         # every build against IMAGE, then the builds with each other
         pairs = [(against, r.path) for r in results] if against else []
         pairs += [(results[0].path, r.path) for r in results[1:]]

@@ -60,7 +60,7 @@ def test_nondeterministic_context_differs_where_expected_json_says(isolated, bui
     a, b = (r.path for r in results)
     assert manifest_digests(a) != manifest_digests(b)
 
-    from repro.cli import compare, open_images  # the lead's diff pipeline, as `repro check` runs it
+    from repro.pipeline import compare, open_images  # the diff pipeline, as `repro check` runs it
 
     with open_images(a, b) as stack:
         doc, _ = compare(*stack.images, platform=None, semantic=False, ignore=(), source_date_epoch=EPOCH)
