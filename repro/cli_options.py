@@ -24,7 +24,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Compare only this platform of a multi-platform image."),
         click.option("--semantic", is_flag=True,
                      help="Ignore the documented semantic preset (timestamps, history, file order, tar "
-                          "format, image-name annotations); what was ignored is listed in the report."),
+                          "format, image-name annotations, attestations); what was ignored is listed in the report."),
         click.option("--ignore", "ignore", multiple=True, metavar="GLOB",
                      help="Do not count differences in paths matching GLOB (repeatable); listed in the report."),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,

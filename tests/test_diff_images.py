@@ -344,3 +344,15 @@ def test_trust_equal_digests_skips_hashing_shared_layers_and_says_so(capsys, tmp
     doc = json.loads(out)
     assert doc["verification"] == {"blobs_read": "hashed", "blobs_not_read": "trusted by digest"}
     assert [(f["kind"], f["field"]) for f in doc["findings"]] == [("manifest", "annotations")]
+
+
+def test_semantic_sets_attestations_apart_but_bit_for_bit_counts_them(tmp_path):
+    published, rebuilt = base_spec(), base_spec()
+    published.attestation = True  # as buildx pushes it; the rebuild has attestations off
+    r = diff(tmp_path, published, rebuilt)
+    att = [(f.kind, f.field) for f in r.findings if f.detail.get("role") == "attestation"]
+    assert att == [("index", "presence")]
+    r = diff(tmp_path, published, rebuilt, policy=Policy.make(True, []))
+    # (imagegen names the image on the index descriptor only when there is an index)
+    assert r.reproducible and "semantic:attestations" in {why for _, why in r.ignored}
+    assert [why for f, why in r.ignored if f.detail.get("role") == "attestation"] == ["semantic:attestations"]

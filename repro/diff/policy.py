@@ -45,6 +45,11 @@ SEMANTIC_RULES: tuple[tuple[str, str, Callable[[Finding], bool]], ...] = (
      or (f.kind in ("manifest", "config") and f.field == "digest" and f.detail.get("role") != "attestation")),
     ("image-name-annotations", "org.opencontainers.image.ref.name and io.containerd.image.name",
      lambda f: f.field == "annotations" and f.detail.get("key") in IMAGE_NAME_ANNOTATIONS),
+    # Provenance holds build times and a random invocation id by design (moby/buildkit#3421),
+    # and a published image usually has one where a rebuild with attestations off has none.
+    ("attestations", "attestation manifests (provenance, SBOM): present on one side only, or different",
+     lambda f: f.detail.get("role") == "attestation"
+     or (f.field == "annotations" and str(f.detail.get("key", "")).startswith("vnd.docker.reference."))),
 )
 
 
