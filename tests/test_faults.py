@@ -215,15 +215,14 @@ def test_buildkitd_that_never_gets_ready_is_exit_2_and_killed(isolated, buildkit
     os.symlink(buildkit_tools.buildctl, bin_dir / "buildctl")
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\n")
-    started = time.monotonic()
+    # timeout=: a hang guard; the 3 s start timeout itself is asserted through the message
     r = subprocess.run([sys.executable, "-c", WITH_START_TIMEOUT, "3", "build", str(tmp_path / "ctx"), "-o",
                         str(tmp_path / "out.tar"), "--source-date-epoch", "1", "--progress", "quiet"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, cwd=ROOT,
                        env=env_for(isolated.dir, PATH=f"{bin_dir}:{os.environ['PATH']}"))
     assert r.returncode == 2, r.stderr
     line = one_error_line(r.stderr)
     assert "did not become ready within 3s" in line and f"fake buildkitd {token}: not listening" in line
-    assert time.monotonic() - started < 60
     assert processes_mentioning(token) == [] and buildkit_processes(isolated.dir) == []
     assert not (tmp_path / "out.tar").exists() and leftovers(tmp_path) == []
 
