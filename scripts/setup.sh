@@ -11,6 +11,9 @@ log() { echo "setup: $*" >&2; }
 # tests (docker-registry, skopeo, apache2-utils for htpasswd, openssl for the TLS and token-auth
 # registries, git, chromium for the HTML report).
 want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils openssl git chromium)
+# The docker CLI (client only: buildx builders are driven through it) usually comes with the
+# machine; Debian's docker.io is the fallback (its daemon is never used).
+command -v docker >/dev/null || want+=(docker.io)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
