@@ -71,3 +71,12 @@ def test_github_step_summary_gets_the_markdown_appended(capsys, pair, tmp_path, 
     text = summary.read_text()
     assert text.startswith("# earlier step\n## ❌ Not reproducible")
     assert "RUN date > /etc/stamp" in text
+
+
+def test_markdown_cannot_be_steered_by_names_or_instructions_from_the_image():
+    from repro.report.markdown import _code, _esc
+
+    assert _esc("a*b_[x](http://e)<script>|") == "a\\*b\\_\\[x\\](http://e)\\<script\\>\\|"
+    assert _code("RUN echo `date` > /x") == "``RUN echo `date` > /x``"
+    assert _code("``a``") == "``` ``a`` ```"
+    assert "\n" not in _esc("two\nlines") and "\n" not in _code("two\nlines")

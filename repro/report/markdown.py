@@ -22,7 +22,23 @@ def _cell(v: Any, width: int = 48) -> str:
 
 
 def _esc(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Untrusted text (paths from an image) as plain Markdown: no emphasis, links, HTML or
+    table breaks can be smuggled in."""
+    s = s.replace("\n", " ").replace("\r", " ")
+    return "".join("\\" + c if c in "\\`*_[]<>|#!" else c for c in s)
+
+
+def _code(s: str) -> str:
+    """Untrusted text as one inline code span: the fence is longer than any run of
+    backticks inside, so the text cannot close it."""
+    s = s.replace("\n", " ").replace("\r", " ").replace("|", "\\|")
+    run = cur = 0
+    for c in s:
+        cur = cur + 1 if c == "`" else 0
+        run = max(run, cur)
+    fence = "`" * (run + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
@@ -49,7 +65,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     if pol.get("config"):
         cf = pol["config"]
         over = cf.get("overridden_by_flags") or []
-        out.append(f"Defaults from `{_esc(str(cf.get('file')))}` (sha256 `{str(cf.get('sha256'))[:12]}`)"
+        out.append(f"Defaults from {_code(str(cf.get('file')))} (sha256 `{str(cf.get('sha256'))[:12]}`)"
                    + (f"; overridden by flags: {', '.join(over)}." if over else "."))
         out.append("")
     if "build" in doc:
@@ -80,7 +96,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         elif layer is None:
             title = f"{plat}: merged filesystem"
         else:
-            title = f"{plat}: layer {layer} — `{_esc(instr.get((plat, layer)) or '')}`"
+            title = f"{plat}: layer {layer} — {_code(instr.get((plat, layer)) or '')}"
         out += [f"### {title}", "", "| path / field | what | A | B | cause |", "|---|---|---|---|---|"]
         for f in fs:
             det = f.get("detail", {})
@@ -95,7 +111,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]
             for f in hints:
                 out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
-                           f"{_esc(f.get('hint') or '')}")
+                           f"{(f.get('hint') or '').replace(chr(10), ' ')}")  # our own catalogue text
                 for key in ("diff", "diffoscope"):
                     d = f.get("detail", {}).get(key)
                     if isinstance(d, str):
