@@ -8,7 +8,6 @@ so a small hostile blob cannot expand into memory all at once.
 
 from __future__ import annotations
 
-import io
 import zlib
 from typing import Any, BinaryIO
 
@@ -16,7 +15,7 @@ import zstandard
 
 from repro.errors import FormatError, ReproError
 from repro.oci import model as m
-from repro.oci.verify import CHUNK
+from repro.oci.verify import CHUNK, RawReader
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -79,25 +78,7 @@ def _read_head(raw: BinaryIO, n: int) -> bytes:
     return head
 
 
-class _Stream(io.RawIOBase):
-    """Base: read() is the primitive, readinto/readall derive from it."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        parts = []
-        while data := self.read(CHUNK):
-            parts.append(data)
-        return b"".join(parts)
-
-
-class _Prefixed(_Stream):
+class _Prefixed(RawReader):
     """`raw` with the bytes already peeked at put back in front."""
 
     def __init__(self, raw: BinaryIO, head: bytes) -> None:
@@ -117,7 +98,7 @@ class _Prefixed(_Stream):
         super().close()
 
 
-class _GzipReader(_Stream):
+class _GzipReader(RawReader):
     """Streaming gzip with zlib (wbits=31), including multi-member files.
 
     gzip.GzipFile would do, but it reads in small pieces and hides where a truncated
@@ -173,7 +154,7 @@ class _GzipReader(_Stream):
         super().close()
 
 
-class _ZstdReader(_Stream):
+class _ZstdReader(RawReader):
     """zstd via python-zstandard's stream_reader (bounded output, all frames).
 
     stream_reader returns a short stream without complaint when its input is cut
@@ -219,7 +200,7 @@ class _ZstdReader(_Stream):
         super().close()
 
 
-class _Tap(_Stream):
+class _Tap(RawReader):
     def __init__(self, raw: BinaryIO, tracker: "_ZstdFrames") -> None:
         super().__init__()
         self._raw, self._tracker = raw, tracker

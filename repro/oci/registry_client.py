@@ -18,7 +18,6 @@ decides what oras cannot know:
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import socket
@@ -35,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from repro.errors import RegistryError
 from repro.oci.registry_auth import Credentials, auth_files, find_credentials
 from repro.oci.registry_options import RegistryOptions
-from repro.oci.verify import CHUNK, short
+from repro.oci.verify import CHUNK, RawReader, short
 
 # oras logs through the standard logging module; a library that reads images does not print
 logging.getLogger("oras").addHandler(logging.NullHandler())
@@ -286,7 +285,7 @@ class RegistryClient:
         return f"{self.host}: request for {what} failed ({type(e).__name__})"
 
 
-class BlobStream(io.RawIOBase):
+class BlobStream(RawReader):
     """A response body, read as it arrives. Transport failures (a connection dropped
     mid-body, a timeout) become RegistryErrors naming the blob and how far it got."""
 
@@ -294,9 +293,6 @@ class BlobStream(io.RawIOBase):
         super().__init__()
         self._resp, self._client, self._what = resp, client, what
         self.count = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -311,11 +307,6 @@ class BlobStream(io.RawIOBase):
         self.count += len(data)
         self._client.stats.bytes += len(data)
         return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def read_limited(self, limit: int) -> bytes:
         parts, total = [], 0

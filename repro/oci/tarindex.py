@@ -8,7 +8,6 @@ position, so two threads can stream two layers from one descriptor at once.
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import tarfile
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from repro.errors import FormatError, InputError
-from repro.oci.verify import CHUNK
+from repro.oci.verify import RawReader
 
 
 @dataclass(frozen=True)
@@ -104,15 +103,12 @@ class TarIndex:
             self._fd = -1
 
 
-class SliceReader(io.RawIOBase):
+class SliceReader(RawReader):
     """Bytes [offset, offset+size) of a file descriptor, read with pread."""
 
     def __init__(self, fd: int, offset: int, size: int) -> None:
         super().__init__()
         self._fd, self._pos, self._end = fd, offset, offset + size
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         n = self._end - self._pos
@@ -124,14 +120,3 @@ class SliceReader(io.RawIOBase):
         data = os.pread(self._fd, n, self._pos)
         self._pos += len(data)
         return data
-
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        parts = []
-        while data := self.read(CHUNK):
-            parts.append(data)
-        return b"".join(parts)

@@ -31,7 +31,27 @@ def short(digest: str) -> str:
     return f"{algo}:{hexpart[:12]}…" if len(hexpart) > 12 else digest
 
 
-class VerifyingReader(io.RawIOBase):
+class RawReader(io.RawIOBase):
+    """Base for the readers in repro/oci: `read()` is the primitive, `readinto` and
+    `readall` derive from it (RawIOBase derives them the other way round)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def readall(self) -> bytes:
+        parts = []
+        while data := self.read(CHUNK):
+            parts.append(data)
+        return b"".join(parts)
+
+
+class VerifyingReader(RawReader):
     """Hash and count `raw` while it is read.
 
     `digest` is what the bytes must hash to; `size` (None = unknown) how many there must
@@ -62,9 +82,6 @@ class VerifyingReader(io.RawIOBase):
         self.count = 0
         self.verified = False
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int = -1) -> bytes:
         if self.verified:
             return b""
@@ -89,18 +106,6 @@ class VerifyingReader(io.RawIOBase):
             return data
         self._finish()
         return b""
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def readall(self) -> bytes:
-        parts = []
-        while data := self.read(CHUNK):
-            parts.append(data)
-        return b"".join(parts)
 
     def _finish(self) -> None:
         if self.verified:
