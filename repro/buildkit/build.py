@@ -103,6 +103,40 @@ def build(spec: BuildSpec, out_tar: str | None, *, addr: str | None = None, prog
     return _build(spec, out_tar, addr, None, tools, progress, vary, label, stderr, cancel, push)
 
 
+def prepare_workspace(stack: contextlib.ExitStack, spec: BuildSpec, out_tar: str | None,
+                      vary: Vary | None) -> tuple[str, str, str, str | None, str]:
+    """What every build (buildctl or buildx) needs before it runs: a private temp dir, the
+    context and Dockerfile (a perturbed copy with --vary), the `.part` file beside
+    `out_tar` that becomes it on success, and the metadata file path.
+    Returns (work dir, context, dockerfile, part or None, metadata path)."""
+    work = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-build-"))
+    context, dockerfile = os.path.abspath(spec.context), os.path.abspath(spec.dockerfile_path())
+    if vary is not None:
+        context, dockerfile = perturbed_context(context, dockerfile, spec.source_date_epoch, vary, work)
+    part = None
+    if out_tar is not None:
+        fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
+                                    dir=os.path.dirname(out_tar))
+        os.close(fd)
+        stack.callback(_unlink_quietly, part)
+    return work, context, dockerfile, part, os.path.join(work, "metadata.json")
+
+
+def finish_output(meta_path: str, part: str | None, out_tar: str | None, tool: str) -> dict:
+    """After a successful build: the metadata file's contents ({} if unreadable), and the
+    `.part` tarball renamed to `out_tar` (an empty one is a BuildError, never published)."""
+    try:
+        with open(meta_path) as f:
+            metadata = json.load(f)
+    except (OSError, ValueError):
+        metadata = {}
+    if part is not None and out_tar is not None:
+        if os.path.getsize(part) == 0:
+            raise BuildError(f"{tool} reported success but wrote an empty {out_tar}")
+        os.replace(part, out_tar)
+    return metadata
+
+
 def _build(spec: BuildSpec, out_tar: str | None, addr: str, daemon: EphemeralDaemon | None, tools: Tools,
            progress: str, vary: Vary | None, label: str, stderr: IO[str] | None,
            cancel: Cancel | None, push: Push | None = None) -> BuildResult:
@@ -110,17 +144,7 @@ def _build(spec: BuildSpec, out_tar: str | None, addr: str, daemon: EphemeralDae
     ctx = context_args(spec.build_contexts)
     exporter = spec.exporter_options()
     with contextlib.ExitStack() as stack:
-        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-build-"))
-        context, dockerfile = os.path.abspath(spec.context), os.path.abspath(spec.dockerfile_path())
-        if vary is not None:
-            context, dockerfile = perturbed_context(context, dockerfile, spec.source_date_epoch, vary, work)
-        part = None
-        if out_tar is not None:
-            fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
-                                        dir=os.path.dirname(out_tar))
-            os.close(fd)
-            stack.callback(_unlink_quietly, part)
-        meta_path = os.path.join(work, "metadata.json")
+        work, context, dockerfile, part, meta_path = prepare_workspace(stack, spec, out_tar, vary)
         sink = stderr or sys.stderr
         argv = _buildctl_argv(tools, addr, spec, context, dockerfile, ctx.args, exporter, part, meta_path,
                               progress_mode(progress, label, sink), push)
@@ -134,15 +158,7 @@ def _build(spec: BuildSpec, out_tar: str | None, addr: str, daemon: EphemeralDae
         duration = time.monotonic() - started
         if code != 0:
             raise _build_error(code, lines, addr, daemon)
-        try:
-            with open(meta_path) as f:
-                metadata = json.load(f)
-        except (OSError, ValueError):
-            metadata = {}
-        if part is not None and out_tar is not None:
-            if os.path.getsize(part) == 0:
-                raise BuildError(f"buildctl reported success but wrote an empty {out_tar}")
-            os.replace(part, out_tar)
+        metadata = finish_output(meta_path, part, out_tar, "buildctl")
     digest = str(metadata.get("containerimage.digest", ""))
     if push is not None and not digest:
         raise BuildError(f"buildctl reported success but no digest for the image pushed to {push.name}")

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING
 
 from repro import BUILDKIT_VERSION
 from repro.buildkit.spec import BuildSpec, context_args, resolve_oci_layout, validate_spec
-from repro.buildkit.vary import Vary, perturbed_context
+from repro.buildkit.vary import Vary
 from repro.errors import BuildError, InputError, ToolMissing
 
 if TYPE_CHECKING:
@@ -231,7 +231,8 @@ def build_buildx(spec: BuildSpec, out_tar: str, builder: BuildxBuilder, *, bx: B
                  cancel: Cancel | None = None) -> BuildResult:
     """Build `spec` once on the buildx `builder` into the OCI tarball `out_tar`
     (written atomically). Same settings, errors and result as repro.buildkit.build."""
-    from repro.buildkit.build import PROGRESS_MODES, BuildResult, _build_error_text, _run_buildctl, progress_mode
+    from repro.buildkit.build import (PROGRESS_MODES, BuildResult, _build_error_text, _run_buildctl, finish_output,
+                                      prepare_workspace, progress_mode)
 
     if progress not in PROGRESS_MODES:
         raise InputError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
@@ -243,15 +244,7 @@ def build_buildx(spec: BuildSpec, out_tar: str, builder: BuildxBuilder, *, bx: B
     ctx_args, base_digests, sources = buildx_context_args(spec.build_contexts)
     exporter = spec.exporter_options()
     with contextlib.ExitStack() as stack:
-        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-build-"))
-        context, dockerfile = os.path.abspath(spec.context), os.path.abspath(spec.dockerfile_path())
-        if vary is not None:
-            context, dockerfile = perturbed_context(context, dockerfile, spec.source_date_epoch, vary, work)
-        fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
-                                    dir=os.path.dirname(out_tar))
-        os.close(fd)
-        stack.callback(_unlink_quietly, part)
-        meta_path = os.path.join(work, "metadata.json")
+        _, context, dockerfile, part, meta_path = prepare_workspace(stack, spec, out_tar, vary)
         sink = stderr or sys.stderr
         mode = progress_mode(progress, label, sink)
         argv = buildx_argv(bx, builder, spec, context, dockerfile, ctx_args, exporter, part, meta_path,
@@ -270,25 +263,13 @@ def build_buildx(spec: BuildSpec, out_tar: str, builder: BuildxBuilder, *, bx: B
             err = BuildError(f"build on buildx builder {builder.name} failed: {_build_error_text(code, lines)}")
             err.output_tail = lines  # type: ignore[attr-defined]
             raise err
-        try:
-            with open(meta_path) as f:
-                metadata = json.load(f)
-        except (OSError, ValueError):
-            metadata = {}
-        if os.path.getsize(part) == 0:
-            raise BuildError(f"docker buildx reported success but wrote an empty {out_tar}")
-        os.replace(part, out_tar)
+        metadata = finish_output(meta_path, part, out_tar, "docker buildx")
     return BuildResult(
         path=out_tar, buildkit_version=builder.buildkit_version, source_date_epoch=int(spec.source_date_epoch or 0),
         exporter=exporter, metadata=metadata, addr=builder.endpoint, daemon=builder.describe(),
         base_digests=base_digests, duration=duration, snapshotter=builder.snapshotter, vary=vary,
         context=context if vary is not None else os.path.abspath(spec.context), build_contexts=sources,
         builder=f"buildx:{builder.name}", driver=builder.driver)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 def version_warning(builder: BuildxBuilder) -> str | None:
