@@ -7,7 +7,8 @@ added in v1, never renamed or removed (docs/report-format.md).
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from repro import __version__
@@ -69,3 +70,34 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
     if extra:
         doc.update(extra)
     return doc
+
+
+@dataclass(frozen=True)
+class Section:
+    """One platform of a report, with its findings sorted the way every reader wants
+    them: manifest/config first, then per layer (None = the merged filesystem)."""
+
+    platform: Mapping[str, Any]  # the report's platforms[] entry
+    head: list[Mapping[str, Any]]  # index, manifest and config findings
+    layers: dict[Any, list[Mapping[str, Any]]]  # layer index (or None when merged) -> findings
+
+
+def sections(doc: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], list[Section]]:
+    """The findings of a report document grouped for rendering: (findings without a
+    platform, one Section per platforms[] entry). An attestation entry gets only the
+    findings marked `role: attestation`, an image entry only the others."""
+    top: list[Mapping[str, Any]] = []
+    by_plat: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for f in doc["findings"]:
+        (by_plat[f["platform"]] if f.get("platform") else top).append(f)
+    out = []
+    for p in doc["platforms"]:
+        attestation = p["role"] == "attestation"
+        fs = [f for f in by_plat.get(p["platform"], [])
+              if ((f.get("detail") or {}).get("role") == "attestation") == attestation]
+        layers: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+        for f in fs:
+            if f["kind"] in ("layer", "file"):
+                layers[f.get("layer")].append(f)
+        out.append(Section(p, [f for f in fs if f["kind"] in ("index", "manifest", "config")], layers))
+    return top, out

@@ -6,9 +6,10 @@ layer its findings with cause, hint and inner differences (collapsible).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from html import escape
 from typing import Any, Mapping
+
+from repro.report.document import sections
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d232a}
@@ -111,15 +112,12 @@ def render_html(doc: Mapping[str, Any]) -> str:
         parts.append(f"<p>Built with BuildKit {escape(str(bd.get('buildkit_version', '?')))}, "
                      f"<code>SOURCE_DATE_EPOCH={escape(str(bd.get('source_date_epoch')))}</code>.</p>")
 
-    by_plat: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for f in doc["findings"]:
-        by_plat[f.get("platform")].append(f)
-    if by_plat.get(None):
-        parts.append("<h2>Index</h2>" + _finding_rows(by_plat[None]))
-    for p in doc["platforms"]:
+    top, plats = sections(doc)
+    if top:
+        parts.append("<h2>Index</h2>" + _finding_rows(top))
+    for sec in plats:
+        p = sec.platform
         name = p["platform"] + (" (attestation)" if p["role"] == "attestation" else "")
-        fs = [f for f in by_plat.get(p["platform"], [])
-              if (f.get("detail", {}).get("role") == "attestation") == (p["role"] == "attestation")]
         parts.append(f"<h2>{escape(name)}</h2>")
         if p["equal"]:
             parts.append(f"<p>Identical: manifest <code>{escape(p['a']['manifest'])}</code>.</p>")
@@ -129,13 +127,9 @@ def render_html(doc: Mapping[str, Any]) -> str:
             continue
         if p["merged"]:
             parts.append("<p>Layer counts differ: the merged filesystems were compared.</p>")
-        head = [f for f in fs if f["kind"] in ("index", "manifest", "config")]
-        if head:
-            parts.append("<h3>Manifest and config</h3>" + _finding_rows(head))
-        per_layer: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-        for f in fs:
-            if f["kind"] in ("layer", "file"):
-                per_layer[f.get("layer")].append(f)
+        if sec.head:
+            parts.append("<h3>Manifest and config</h3>" + _finding_rows(sec.head))
+        per_layer = sec.layers
         for layer in p["layers"]:
             lf = per_layer.get(layer["index"], [])
             status = layer["status"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections import defaultdict
 from typing import Any, Mapping
+
+from repro.report.document import sections
 
 _WIDTH = 60
 
@@ -90,22 +91,16 @@ def render_text(doc: Mapping[str, Any]) -> str:
         out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
                    + (f", builders: {builders_line(bd)}" if builders_line(bd) else ""))
 
-    by_plat: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    top: list[Mapping[str, Any]] = []
-    for f in doc["findings"]:
-        (by_plat[f["platform"]] if f.get("platform") else top).append(f)
+    top, plats = sections(doc)
     if top:
         out.append("")
         out.append("index")
         for f in top:
             out.extend("  " + l for l in _finding_line(f))
 
-    for p in doc["platforms"]:
+    for sec in plats:
+        p = sec.platform
         name = p["platform"] + (" (attestation)" if p["role"] == "attestation" else "")
-        fs = by_plat.get(p["platform"], []) if p["role"] == "image" else [
-            f for f in by_plat.get(p["platform"], []) if f["detail"].get("role") == "attestation"]
-        if p["role"] == "image":
-            fs = [f for f in fs if f["detail"].get("role") != "attestation"]
         out.append("")
         if p["equal"]:
             out.append(f"{name}: identical ({p['a']['manifest'][:19]})")
@@ -115,13 +110,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
             continue
         out.append(f"{name}: manifest {p['a']['manifest'][:19]} ≠ {p['b']['manifest'][:19]}"
                    + ("  (layer counts differ: merged filesystems compared)" if p["merged"] else ""))
-        head = [f for f in fs if f["kind"] in ("index", "manifest", "config")]
-        for f in head:
+        for f in sec.head:
             out.extend(f"  {f['kind']}: " + l if i == 0 else "  " + l for i, l in enumerate(_finding_line(f)))
-        layer_fs: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-        for f in fs:
-            if f["kind"] in ("layer", "file"):
-                layer_fs[f.get("layer")].append(f)
+        layer_fs = sec.layers
         for layer in p["layers"]:
             lf = layer_fs.get(layer["index"], [])
             instr = layer.get("instruction") or ""
