@@ -69,15 +69,8 @@ command -v xxd >/dev/null || need+=(xxd)
 [ -x /usr/bin/time ] || need+=(time)
 ldconfig -p 2>/dev/null | grep -q 'libarchive\.so\.13' || need+=(libarchive13)
 ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || need+=(libmagic1)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    log "apt-get install ${need[*]}"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
-  else
-    log "missing Debian packages ${need[*]}: install them with apt-get as root"; exit 1
-  fi
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+apt_install ${need[@]+"${need[@]}"}
 
 # --- diffoci
 if [ -x "$DIFFOCI_BIN" ] && "$DIFFOCI_BIN" --version 2>/dev/null | grep -q " $DIFFOCI_VERSION\$"; then

@@ -29,15 +29,8 @@ command -v runc >/dev/null || need+=(runc)
 command -v rootlesskit >/dev/null || need+=(rootlesskit)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v setpriv >/dev/null && command -v unshare >/dev/null || need+=(util-linux)  # ephemeral daemons
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    log "apt-get install ${need[*]}"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
-  else
-    log "missing ${need[*]}: install them with apt-get as root"; exit 1
-  fi
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+apt_install ${need[@]+"${need[@]}"}
 
 # One install at a time (CI jobs and test sessions may start together).
 mkdir -p "$TOOLS/buildkit"

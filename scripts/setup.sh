@@ -18,12 +18,8 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then log "missing Debian packages: ${missing[*]} (run as root or apt-get install them)"; exit 1; fi
-  log "apt-get install ${missing[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+source "$here/lib.sh"
+apt_install ${missing[@]+"${missing[@]}"}
 
 # Python: repro itself (editable) with its test extras.
 py="${PYTHON:-python3}"
