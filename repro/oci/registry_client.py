@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from repro.errors import RegistryError
 from repro.oci.registry_auth import Credentials, auth_files, find_credentials
 from repro.oci.registry_options import RegistryOptions
-from repro.oci.verify import CHUNK, RawReader, short
+from repro.oci.verify import CHUNK, RawReader, read_limited, short
 
 # oras logs through the standard logging module; a library that reads images does not print
 logging.getLogger("oras").addHandler(logging.NullHandler())
@@ -96,7 +96,7 @@ class RegistryClient:
         resp = self._send("GET", f"{self._base}/manifests/{reference}", {"Accept": ", ".join(accept)}, what)
         try:
             self._check(resp, what)
-            body = BlobStream(resp, self, what).read_limited(limit)
+            body = read_limited(BlobStream(resp, self, what), limit)
         finally:
             resp.close()
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
@@ -307,16 +307,6 @@ class BlobStream(RawReader):
         self.count += len(data)
         self._client.stats.bytes += len(data)
         return data
-
-    def read_limited(self, limit: int) -> bytes:
-        parts, total = [], 0
-        while total <= limit:
-            data = self.read(min(CHUNK, limit + 1 - total))
-            if not data:
-                break
-            parts.append(data)
-            total += len(data)
-        return b"".join(parts)
 
     def close(self) -> None:
         if not self.closed:
