@@ -18,6 +18,7 @@ The pairs (all generated, nothing committed as a blob):
   OCI) and files the explainer looks inside (pyc, gzip, zip, nested tar, ELF, text);
 - corpus: every case of testdata/make_corpus.py, the odd-but-valid pairs and the broken
   images (whose one-line errors and exit codes must not move either);
+- inspect: `repro inspect` of some of those images, with and without --files;
 - buildkit (with --buildkit, when BuildKit is installed): each context of
   testdata/contexts built twice (`check --vary --keep`) and diffed, and `repro check`
   itself on the `deterministic` context, alone and `--against` another context's build.
@@ -151,6 +152,14 @@ def imagegen_pairs(out: Path) -> list[dict[str, Any]]:
          g.ImageSpec([g.LayerSpec([g.dir("etc")] + [g.file(p, c) for p, c in b_files])]))
     if _diffoscope():
         cases.append({"name": "imagegen/explain-diffoscope", "argv": [*cases[-1]["argv"], "--diffoscope"]})
+    # `repro inspect` (text and json; with --files, every entry)
+    for name in ("platforms-b.tar", "attestation-a.tar", "docker-vs-oci-b.tar", "duplicates-b.tar"):
+        for files in ((), ("--files",)):
+            cases.append({"name": f"inspect/{name}{''.join(files)}", "argv": ["inspect", f"@/imagegen/{name}", *files],
+                          "formats": ("text", "json"), "report_dir": False})
+    for name in ("odd-non-utf8-names", "odd-control-characters", "odd-device-nodes"):  # names from corpus_pairs
+        cases.append({"name": f"inspect/{name}--files", "argv": ["inspect", f"@/corpus/{name}/b.tar", "--files"],
+                      "formats": ("text", "json"), "report_dir": False})
     big = bytes(range(256)) * (5 << 12)  # 5 MiB: over the explainer's capture limit
     pair("large-file", g.ImageSpec([g.LayerSpec([g.file("big", big + b"a")])]),
          g.ImageSpec([g.LayerSpec([g.file("big", big + b"b")])]))
@@ -357,7 +366,7 @@ def drive(code: Path, data: Path, out: Path, only: str = "") -> None:
         for fmt in case.get("formats", FORMATS):
             extra = ["--format", fmt]
             report_dir = scratch / case["name"]
-            if fmt == "json":
+            if fmt == "json" and case.get("report_dir", True):
                 shutil.rmtree(report_dir, ignore_errors=True)
                 report_dir.parent.mkdir(parents=True, exist_ok=True)
                 extra += ["--report-dir", str(report_dir)]
@@ -368,7 +377,7 @@ def drive(code: Path, data: Path, out: Path, only: str = "") -> None:
             (target / f"{fmt}.out").write_bytes(stdout)
             (target / f"{fmt}.err").write_bytes(stderr)
             (target / f"{fmt}.rc").write_text(f"{code_}\n")
-            if fmt == "json":
+            if fmt == "json" and case.get("report_dir", True):
                 (target / "report-dir.txt").write_text(_tree(report_dir))
         print(case["name"], file=sys.stderr)
 

@@ -12,7 +12,7 @@ import pytest
 
 from buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, context  # noqa: F401
 from repro.attest import statement
-from repro.config import Config, load_config, parse_settings
+from repro.cli.config import Config, load_config, parse_settings
 from repro.diff import Policy
 from repro.errors import InputError
 

@@ -13,7 +13,7 @@ import pytest
 import imagegen as g
 from buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, context  # noqa: F401
 from imagegen import write_image
-from repro.progress import BuildSink, Progress, human_bytes
+from repro.cli.progress import BuildSink, Progress, human_bytes
 from test_diff_images import base_spec
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from repro.oci.model import printable  # re-exported: renderers escape names with it
+
 KINDS = ("index", "manifest", "config", "layer", "file")
 
 
@@ -59,13 +61,3 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, str):
         return printable(obj)
     return obj
-
-
-def printable(s: str) -> str:
-    """A name from a tar may hold bytes that are not UTF-8 (kept as surrogates): show them
-    as \\xNN escapes so JSON and terminals stay valid."""
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -48,6 +48,16 @@ def check_digest(value: Any, where: str) -> str:
     return value
 
 
+def printable(s: str) -> str:
+    """A name from a tar may hold bytes that are not UTF-8 (kept as surrogates): show them
+    as \\xNN escapes so JSON and terminals stay valid."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def freeze(obj: Any) -> Any:
     """Deep read-only view of parsed JSON (dicts become MappingProxyType, lists tuples)."""
     if isinstance(obj, dict):

@@ -1,0 +1,277 @@
+"""The click commands. Each one parses its options into the records the library takes,
+calls repro.pipeline (diff, check) or repro.buildkit (build, doctor), and prints.
+
+Exit codes, as diff(1), diffoscope and diffoci: 0 identical / reproducible,
+1 differences found, 2 trouble (bad input, build failure, missing tool).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from repro import BUILDKIT_VERSION, __version__
+from repro.cli.options import (apply_config, build_options, build_spec, compare_options, config_options, epoch_source,
+                               is_quiet, limit_options, make_limits, make_registry, output_options, progress_display,
+                               quiet_option, registry_options, report_options, report_options_for_check)
+from repro.cli.output import OutputOptions, emit
+from repro.errors import InputError
+
+if TYPE_CHECKING:
+    from repro.buildkit import BuildSpec
+    from repro.pipeline import CheckOptions, CompareOptions
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", message=f"repro %(version)s (drives BuildKit {BUILDKIT_VERSION})")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@quiet_option
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """repro: is this container image reproducible? Build it twice, compare, explain."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("image_a")
+@click.argument("image_b")
+@report_options
+@limit_options
+@registry_options
+@quiet_option
+def diff(image_a: str, image_b: str, semantic: bool, ignore: tuple[str, ...], **opts: Any) -> None:
+    """Compare two existing images and explain every difference.
+
+    IMAGE_A and IMAGE_B are oci-archive:PATH, oci:DIR, docker-archive:PATH,
+    docker://HOST/REPO[:TAG|@DIGEST] or a bare path (detected by its contents).
+    Exit 0 identical, 1 different, 2 trouble.
+    """
+    from repro import pipeline
+
+    options = compare_options(opts, semantic=semantic, ignore=ignore)
+    output = output_options(opts)
+    with progress_display() as display:
+        doc = pipeline.diff(image_a, image_b, options, progress=display)
+    sys.exit(emit(doc, output))
+
+
+@cli.command()
+@click.argument("image")
+@click.option("--files", is_flag=True, help="List every entry of every layer.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@limit_options
+@registry_options
+def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
+    """Show an image's index, manifests, config summary and layers (with --files, entries)."""
+    from repro.cli.inspect import render_inspect
+    from repro.oci import open_image
+    from repro.oci.describe import describe_image
+
+    registry = make_registry(limit_opts)
+    limits = make_limits(limit_opts)
+    with open_image(image, limits=limits, registry=registry) as img:
+        doc = describe_image(img, files=files, max_entries=limits.max_entries_per_layer)
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_inspect(doc), nl=False)
+
+
+# --- build, check, doctor, completion ---
+
+
+@cli.command()
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+@click.option("-o", "--output", "output", default=None, type=click.Path(dir_okay=False), metavar="OUT.tar",
+              help="Write the image here as an OCI tarball (atomically); required unless --push.")
+@click.option("--push", "push", default=None, metavar="REF",
+              help="Also push the image to HOST/REPO[:TAG] (or docker://...) with BuildKit's image exporter.")
+@build_options
+@click.option("--addr", default=None, metavar="ADDR",
+              help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
+                   "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+@click.option("--builder", "builder", default="buildctl", show_default=True, metavar="buildctl|buildx[:NAME]",
+              help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
+                   "(drivers docker-container, kubernetes, remote).")
+@registry_options
+@config_options
+@quiet_option
+def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
+          **opts: Any) -> None:
+    """Build CONTEXT once with BuildKit under reproducibility settings into an OCI tarball
+    and/or push it to a registry.
+
+    --no-cache, SOURCE_DATE_EPOCH as a build arg, rewrite-timestamp, OCI media types,
+    forced gzip, no attestations. Prints the image digest on stdout.
+    """
+    from repro.buildkit import build as run_build
+
+    registry = make_registry(opts)
+    if output is None and push is None:
+        raise InputError("give -o OUT.tar, --push REF, or both")
+    target = _push_target(push, registry) if push else None
+    wanted = {"platforms": opts.get("platforms"), "source_date_epoch": opts.get("source_date_epoch")}
+    apply_config(context, wanted)
+    opts.update(wanted)
+    spec = build_spec(context, opts)
+    if is_quiet() and progress == "auto":
+        progress = "quiet"
+    if builder != "buildctl":
+        result = _build_with_buildx(spec, output, builder, addr, push, progress)
+    else:
+        result = run_build(spec, output, addr=addr, progress=progress, push=target)
+    where = " and ".join(x for x in (result.path, result.pushed) if x)
+    if not is_quiet():
+            click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
+                   f"(SOURCE_DATE_EPOCH={result.source_date_epoch})", err=True)
+    click.echo(result.image_digest)
+
+
+def _build_with_buildx(spec: Any, output: str | None, builder: str, addr: str | None, push: str | None,
+                       progress: str) -> Any:
+    """`repro build --builder buildx[:NAME]`: one build with docker buildx."""
+    from repro.buildkit import buildx
+
+    name = buildx.parse_builder(builder)
+    if addr or push or output is None:
+        raise InputError(f"--builder {builder} writes an OCI tarball with -o; --addr and --push are for buildctl")
+    bx = buildx.find_buildx()
+    target = buildx.resolve_builder(bx, name or "")
+    _warn_version(target.buildkit_version, target.describe())
+    return buildx.build_buildx(spec, output, target, bx=bx, progress=progress)
+
+
+def _warn_version(version: str, who: str) -> None:
+    from repro import BUILDKIT_VERSION
+
+    if version and version != BUILDKIT_VERSION:
+        click.echo(f"repro: warning: {who} runs BuildKit {version}, not {BUILDKIT_VERSION}: layer digests may "
+                   f"differ from builds on {BUILDKIT_VERSION} (cause builder-version; docs/faq.md#pin-buildkit)",
+                   err=True)
+
+
+def _push_target(ref: str, registry: Any) -> Any:
+    """A --push reference as buildctl's image exporter names it: HOST/REPO:TAG."""
+    from repro.buildkit import Push
+    from repro.oci import parse_reference
+
+    text = ref if ref.startswith("docker://") else "docker://" + ref
+    parsed = parse_reference(text)
+    if parsed.digest:
+        raise InputError(f"--push {ref}: push to a tag, not a digest (the digest is what the build makes)")
+    return Push(f"{parsed.registry}/{parsed.repository}:{parsed.tag}",
+                insecure=registry.plain_http or registry.insecure)
+
+
+@cli.command()
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+@build_options
+@click.option("--builds", "n", type=int, default=2, show_default=True,
+              help="How many independent builds (with --against, at least 1).")
+@click.option("--addr", "addrs", multiple=True, metavar="ADDR",
+              help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
+                   "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@click.option("--builder", "builders", multiple=True, metavar="buildctl|buildx[:NAME]",
+              help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
+                   "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
+                   "builder run one after the other.")
+@click.option("--vary", is_flag=True,
+              help="Perturb the second and later builds: context at another path, file mtimes on both sides "
+                   "of SOURCE_DATE_EPOCH, a pause before the build.")
+@click.option("--against", default=None, metavar="IMAGE",
+              help="Also compare every build with this existing image (e.g. a published release, "
+                   "docker://HOST/REPO:TAG).")
+@click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
+              help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
+@report_options_for_check
+@limit_options
+@registry_options
+@config_options
+@quiet_option
+def check(context: str, **opts: Any) -> None:
+    """Build CONTEXT N times independently and report whether the images are identical.
+
+    With --against IMAGE, every build is also compared with IMAGE: the report says which
+    pair differs. Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
+    """
+    from repro import pipeline
+    from repro.cli.progress import BuildSink
+
+    spec, builds, options, output = _check_options(context, opts)
+    with progress_display() as display:
+        # on a terminal, parallel builds show one status line instead of interleaved logs
+        parallel = builds.builds > 1 and builds.progress == "auto"
+        sink = BuildSink(display, builds.builds) if display.enabled and parallel else None
+        doc = pipeline.check(spec, builds, options, progress=display, build_log=sink,
+                             on_build_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
+        for c in doc.get("comparisons", ()) if not output.quiet else ():
+            n_found = c["findings"]
+            click.echo(f"repro: {c['pair']}: {c['verdict']} ({n_found} finding{'s' if n_found != 1 else ''})"
+                       f"{'; the report shows this comparison' if c['reported'] and len(doc['comparisons']) > 1 else ''}",
+                       err=True)
+        code = emit(doc, output)
+    sys.exit(code)
+
+
+def _check_options(context: str, opts: dict[str, Any]) -> tuple[BuildSpec, CheckOptions, CompareOptions, OutputOptions]:
+    """check's options, repro.toml applied: (BuildSpec, pipeline.CheckOptions,
+    pipeline.CompareOptions, OutputOptions)."""
+    from repro.pipeline import CheckOptions
+
+    wanted = {k: opts.pop(k) for k in ("ignore", "semantic", "n", "vary", "builders")}
+    wanted.update(platforms=opts.get("platforms"), source_date_epoch=opts.get("source_date_epoch"))
+    cfg, overridden = apply_config(context, wanted)
+    opts.update(platforms=wanted["platforms"], source_date_epoch=wanted["source_date_epoch"])
+    n, against = wanted["n"], opts.pop("against")
+    if n < (1 if against else 2):
+        raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
+    options = compare_options(opts, semantic=wanted["semantic"], ignore=wanted["ignore"], config=cfg.report(overridden))
+    output = output_options(opts)
+    progress = opts.pop("progress")
+    builds = CheckOptions(builds=n, addrs=opts.pop("addrs"), builders=wanted["builders"], vary=wanted["vary"],
+                          against=against, keep=opts.pop("keep"),
+                          progress="quiet" if output.quiet and progress == "auto" else progress,
+                          epoch_source=epoch_source(cfg))
+    return build_spec(context, opts), builds, options, output
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def doctor(fmt: str) -> None:
+    """Check that this machine can run repro's builds (BuildKit, runc, rootlesskit, namespaces).
+
+    Exit 0 when every check passes, 2 otherwise.
+    """
+    from repro.buildkit import doctor as run_doctor
+
+    checks = run_doctor()
+    if fmt == "json":
+        import json
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {c.detail}")
+            if c.fix and not c.ok:
+                click.echo(f"      {'':<{width}}  fix: {c.fix}")
+    sys.exit(0 if all(c.ok for c in checks) else 2)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (click's).
+
+    \b
+    bash:  eval "$(repro completion bash)"         (e.g. in ~/.bashrc)
+    zsh:   eval "$(repro completion zsh)"          (e.g. in ~/.zshrc)
+    fish:  repro completion fish > ~/.config/fish/completions/repro.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # the Choice above only offers shells click knows
+    click.echo(cls(cli, {}, "repro", "_REPRO_COMPLETE").source())
