@@ -9,8 +9,10 @@ log() { echo "setup: $*" >&2; }
 
 # Debian packages: runtime (runc, rootlesskit, uidmap), offline base images (busybox-static),
 # tests (docker-registry, skopeo, apache2-utils for htpasswd, openssl for the TLS and token-auth
-# registries, git, chromium for the HTML report).
-want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils openssl git chromium)
+# registries, git, chromium for the HTML report, ssh-agent and qemu-user-static for the --ssh and
+# emulated-platform tests).
+want=(runc rootlesskit uidmap busybox-static docker-registry skopeo apache2-utils openssl git chromium
+      openssh-client qemu-user-static)
 # The docker CLI (client only: buildx builders are driven through it) usually comes with the
 # machine; Debian's docker.io is the fallback (its daemon is never used).
 command -v docker >/dev/null || want+=(docker.io)
