@@ -166,10 +166,12 @@ def _build_with_buildx(spec: Any, output: str | None, builder: str, addr: str | 
     name = buildx.parse_builder(builder)
     if addr or push or output is None:
         raise InputError(f"--builder {builder} writes an OCI tarball with -o; --addr and --push are for buildctl")
+    from repro.buildkit import run_build
+
     bx = buildx.find_buildx()
     target = buildx.resolve_builder(bx, name or "")
     _warn_version(target.buildkit_version, target.describe())
-    return buildx.build_buildx(spec, output, target, bx=bx, progress=progress)
+    return run_build(buildx.BuildxBackend(bx, target), spec, output, progress=progress)
 
 
 def _warn_version(version: str, who: str) -> None:
