@@ -103,7 +103,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
         doc = inspect_image(img, files=files, max_entries=limits.max_entries_per_layer)
     if fmt == "json":
         import json
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         click.echo(render_inspect(doc), nl=False)
 
