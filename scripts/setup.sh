@@ -24,7 +24,7 @@ apt_install ${missing[@]+"${missing[@]}"}
 # Python: repro itself (editable) with its test extras.
 py="${PYTHON:-python3}"
 # Asked from / so that the answer is the installed package, not the current directory's.
-if ! (cd / && "$py" -c 'import repro, click, zstandard, oras, isal, pytest, hypothesis') 2>/dev/null \
+if ! (cd / && "$py" -c 'import repro, click, zstandard, oras, dockerfile, isal, pytest, hypothesis') 2>/dev/null \
    || [ "$(cd / && "$py" -c 'import repro,os;print(os.path.dirname(os.path.dirname(repro.__file__)))' 2>/dev/null)" != "$root" ]; then
   log "pip install -e .[test]"
   "$py" -m pip install -q --disable-pip-version-check -e "$root[test]" >&2
