@@ -361,6 +361,27 @@ def doctor(fmt: str) -> None:
     sys.exit(0 if all(c.ok for c in checks) else 2)
 
 
+@cli.command("install-buildkit")
+@quiet_option
+def install_buildkit() -> None:
+    """Build the pinned BuildKit (buildctl + buildkitd) from the Go module proxy into
+    repro's tools dir ($REPRO_TOOLS_DIR, else ~/.cache/repro/tools); nothing to do when it
+    is already there. Needs Go. Prints the binaries' directory on stdout.
+
+    The daemons also need Debian's runc (and, when not root, rootlesskit and uidmap):
+    `repro doctor` checks everything.
+    """
+    from repro.buildkit.install import install_buildkit as run_install, missing_packages
+
+    say = (lambda s: None) if is_quiet() else (lambda s: click.echo(f"repro: {s}", err=True))
+    where = run_install(log=say)
+    missing = missing_packages()
+    if missing:
+        click.echo(f"repro: warning: the daemons also need Debian's {', '.join(missing)}: "
+                   f"apt-get install {' '.join(missing)}", err=True)
+    click.echo(where)
+
+
 @cli.command()
 @click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
 def completion(shell: str) -> None:
