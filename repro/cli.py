@@ -252,7 +252,9 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         # on a terminal, parallel builds show one status line instead of interleaved logs
         sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
         if keep:
-            os.makedirs(keep, exist_ok=True)
+            from repro.atomic import make_output_dir
+
+            make_output_dir(keep, "--keep")
             out_dir = keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))

@@ -28,6 +28,7 @@ from repro.buildkit import procs
 from repro.buildkit.daemon import EphemeralDaemon, daemon_info
 from repro.buildkit.spec import BuildSpec, context_args, validate_spec
 from repro.buildkit.tools import Tools, find_buildkit
+from repro.atomic import publish_mode
 from repro.buildkit.vary import Vary, perturbed_context
 from repro.errors import BuildError, InputError
 
@@ -118,6 +119,7 @@ def prepare_workspace(stack: contextlib.ExitStack, spec: BuildSpec, out_tar: str
         fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
                                     dir=os.path.dirname(out_tar))
         os.close(fd)
+        publish_mode(part)  # mkstemp makes it 0600; buildctl writes into it, keeping the mode
         stack.callback(_unlink_quietly, part)
     return work, context, dockerfile, part, os.path.join(work, "metadata.json")
 
