@@ -17,7 +17,7 @@ mapfile -t missing < <(apt_missing "${want[@]}")
 apt_install ${missing[@]+"${missing[@]}"}
 
 # Python: the test extras.
-pip_install_repro "$root" test "pytest,hypothesis"
+pip_install_repro "$root" test
 
 # diffoscope (for --diffoscope and its test), cached by version. (diffoci, which only the
 # benchmark runs, comes with a plain `scripts/install-bench-tools.sh`: benchmarks/README.md.)
