@@ -103,7 +103,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
         doc = inspect_image(img, files=files, max_entries=limits.max_entries_per_layer)
     if fmt == "json":
         import json
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         click.echo(render_inspect(doc), nl=False)
 
@@ -166,10 +166,12 @@ def _build_with_buildx(spec: Any, output: str | None, builder: str, addr: str | 
     name = buildx.parse_builder(builder)
     if addr or push or output is None:
         raise InputError(f"--builder {builder} writes an OCI tarball with -o; --addr and --push are for buildctl")
+    from repro.buildkit import run_build
+
     bx = buildx.find_buildx()
     target = buildx.resolve_builder(bx, name or "")
     _warn_version(target.buildkit_version, target.describe())
-    return buildx.build_buildx(spec, output, target, bx=bx, progress=progress)
+    return run_build(buildx.BuildxBackend(bx, target), spec, output, progress=progress)
 
 
 def _warn_version(version: str, who: str) -> None:
