@@ -237,11 +237,12 @@ def test_vary_builds_differ_from_each_other(tmp_path):
 
 # tools, doctor -----------------------------------------------------------------------
 
-def test_find_buildkit_missing_names_the_install_script(monkeypatch, tmp_path):
+def test_find_buildkit_missing_names_the_packaged_installer(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("REPRO_TOOLS_DIR", str(tmp_path))
-    with pytest.raises(ToolMissing, match="install-buildkit.sh"):
+    with pytest.raises(ToolMissing, match="run `repro install-buildkit`") as e:
         find_buildkit()
+    assert "scripts/" not in str(e.value)  # a pip-installed repro has no scripts/
 
 
 def test_find_buildkit_refuses_another_version(monkeypatch, tmp_path):

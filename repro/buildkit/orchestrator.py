@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import IO, Callable, Hashable
 
+from repro.atomic import publish_mode
 from repro.buildkit import procs
 from repro.buildkit.backend import Backend, Workspace
 from repro.buildkit.buildctl import BuildctlBackend
@@ -156,6 +157,7 @@ def _workspace(stack: contextlib.ExitStack, spec: BuildSpec, out_tar: str | None
         fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(out_tar)}.", suffix=".part",
                                     dir=os.path.dirname(out_tar))
         os.close(fd)
+        publish_mode(part)  # mkstemp makes it 0600; buildctl writes into it, keeping the mode
         stack.callback(_unlink_quietly, part)
     return Workspace(work, context, dockerfile, part, os.path.join(work, "metadata.json"))
 
