@@ -57,6 +57,8 @@ class BuildResult:
     builder: str = "buildctl"        # "buildctl", or "buildx:NAME" (repro.buildkit.buildx)
     driver: str = ""                 # buildctl: "ephemeral" (repro's own daemon) or "remote" (--addr);
                                      # buildx: the builder's driver (docker-container, kubernetes, remote)
+    started: float = 0.0             # wall-clock time (time.time()) the client started: a time anchor for
+                                     # clocks read during the build (repro.explain)
 
     @property
     def image_digest(self) -> str:
@@ -110,10 +112,10 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
             time.sleep(vary.delay)  # a gap in wall-clock time before this build starts
         if cancel is not None:
             cancel.check()
-        started = time.monotonic()
+        started, t0 = time.time(), time.monotonic()
         run = run_client(call.argv, mode=mode, show=progress != "quiet", label=label, sink=sink, cancel=cancel,
                          env=call.env, tool=backend.tool)
-        duration = time.monotonic() - started
+        duration = time.monotonic() - t0
         if run.code != 0:
             raise backend.failure(run)
         metadata = _finish(ws, out_tar, backend.tool)
@@ -126,7 +128,7 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
         base_digests=dict(contexts.base_digests), duration=duration, snapshotter=info.snapshotter, vary=vary,
         context=ws.context if vary is not None else os.path.abspath(spec.context),
         build_contexts=dict(contexts.sources), pushed=f"{push.name}@{digest}" if push is not None else "",
-        builder=info.name, driver=info.driver)
+        builder=info.name, driver=info.driver, started=started)
 
 
 def _check_request(spec: BuildSpec, out_tar: str | None, progress: str, push: Push | None) -> None:
