@@ -7,6 +7,7 @@ functions turn the parsed values into the records the library takes.
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Callable, Mapping
 
@@ -15,6 +16,21 @@ import click
 from repro.errors import InputError
 
 FORMATS = ("text", "json", "markdown", "html", "junit")
+
+
+class Choice(click.Choice):
+    """click.Choice whose error names the nearest choice: `--format jsn` says "did you
+    mean 'json'?", as click already does for a mistyped option or command. Every choice
+    option of repro uses it (a test walks the commands)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as e:
+            near = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.5)
+            if near:
+                e.message = f"{e.message.rstrip('.')}. Did you mean {near[0]!r}?"
+            raise
 
 
 def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,7 +43,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "format, image-name annotations, attestations); what was ignored is listed in the report."),
         click.option("--ignore", "ignore", multiple=True, metavar="GLOB",
                      help="Do not count differences in paths matching GLOB (repeatable); listed in the report."),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+        click.option("--format", "fmt", type=Choice(FORMATS), default="text", show_default=True,
                      help="Report format."),
         click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
                      help="Write the report to FILE (atomically) instead of stdout."),
@@ -194,7 +210,7 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--source-date-epoch", "source_date_epoch", default=None, metavar="N",
                      help="SOURCE_DATE_EPOCH (default: the context's last git commit time; the environment "
                           "variable is not read implicitly)."),
-        click.option("--progress", type=click.Choice(("auto", "plain", "tty", "quiet")), default="auto",
+        click.option("--progress", type=Choice(("auto", "plain", "tty", "quiet")), default="auto",
                      show_default=True, help="BuildKit progress on stderr."),
     ]
     for o in reversed(opts):

@@ -205,6 +205,15 @@ def pax_member(records: dict[str, str] | bytes) -> bytes:
     return tar_member(b"PaxHeaders/x", body, typeflag=b"x")
 
 
+def pax_record(key: bytes, value: bytes) -> bytes:
+    """One `LEN KEY=VALUE\\n` record, bytes as given (keys and values need not be UTF-8)."""
+    rec = b" " + key + b"=" + value + b"\n"
+    n = len(rec)
+    while len(str(n).encode()) + len(rec) != n:
+        n = len(str(n).encode()) + len(rec)
+    return str(n).encode() + rec
+
+
 END = bytes(1024)
 GOOD_TAR = tar_member(b"etc/hostname", b"box\n") + END
 

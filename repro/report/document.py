@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from repro import __version__
 from repro.diff.engine import DiffResult, LayerPair, PlatformResult
-from repro.diff.finding import Finding
+from repro.diff.finding import Finding, jsonable
 
 SCHEMA = "repro-report/v1"
 
@@ -69,7 +69,9 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
     doc["ignored"] = [{**f.to_json(), "reason": why} for f, why in result.ignored]
     if extra:
         doc.update(extra)
-    return doc
+    # refs, platforms and instructions come from the user and the images too: every string
+    # must encode as UTF-8 and every number be finite for the renderers
+    return jsonable(doc)
 
 
 @dataclass(frozen=True)

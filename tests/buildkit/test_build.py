@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tarfile
+import time
 
 import pytest
 
@@ -73,6 +74,7 @@ def test_nondeterministic_context_differs_where_expected_json_says(isolated, bui
 def test_build_result_records_how_it_was_built(isolated, buildkit_tools, base_image, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1")  # must not reach the build
     out = tmp_path / "one.tar"
+    before = time.time()
     r = build(spec_for("deterministic", base_image), str(out), progress="quiet", tools=buildkit_tools)
     assert r.path == str(out) and out.is_file()
     assert r.buildkit_version == "v0.32.2" and r.source_date_epoch == EPOCH
@@ -82,6 +84,7 @@ def test_build_result_records_how_it_was_built(isolated, buildkit_tools, base_im
     assert r.metadata["containerimage.digest"] == r.image_digest == manifest_digests(str(out))[0]
     assert r.daemon.startswith("ephemeral rootful buildkitd v0.32.2") and r.snapshotter in ("overlayfs", "native")
     assert 0 < r.duration < 120
+    assert before <= r.started <= r.started + r.duration <= time.time()  # a wall-clock anchor for explain
     with tarfile.open(out) as tf:
         blob = lambda d: tf.extractfile("blobs/sha256/" + d.split(":")[1]).read()  # noqa: E731
         manifest = json.loads(blob(r.image_digest))

@@ -15,7 +15,9 @@ import pytest
 
 from tests.buildkit_fixtures import EPOCH, ROOT, context
 from repro.buildkit import BuildSpec
-from repro.buildkit.buildx import Buildx, BuildxBuilder, build_buildx, buildx_argv, parse_builder, resolve_builder
+from repro.buildkit import run_build
+from repro.buildkit.buildx import (Buildx, BuildxBackend, BuildxBuilder, buildx_argv, parse_builder,
+                                    resolve_builder)
 from repro.errors import BuildError, InputError
 
 pytestmark = pytest.mark.buildkit
@@ -71,7 +73,7 @@ def test_a_failing_buildx_build_names_the_builder_and_quotes_buildkit(buildx_rem
     builder = resolve_builder(_bx(), buildx_remote.name)
     spec = BuildSpec(context=str(ctx), source_date_epoch=EPOCH, build_contexts=(base_image.build_context,))
     with pytest.raises(BuildError) as e:
-        build_buildx(spec, str(tmp_path / "out.tar"), builder, progress="quiet")
+        run_build(BuildxBackend(_bx(), builder), spec, str(tmp_path / "out.tar"), progress="quiet")
     assert f"build on buildx builder {buildx_remote.name} failed" in str(e.value)
     assert "did not complete successfully: exit code: 1" in str(e.value)
     assert sorted(os.listdir(tmp_path)) == ["ctx"]  # no partial tarball left

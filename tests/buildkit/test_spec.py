@@ -11,11 +11,12 @@ import pytest
 from tests.buildkit_fixtures import load_make_base
 from repro.buildkit import (BuildSpec, Vary, buildkit_error_lines, context_args, doctor, find_buildkit,
                             resolve_oci_layout, resolve_source_date_epoch)
-from repro.buildkit.build import _buildctl_argv, progress_mode
+from repro.buildkit.buildctl import buildctl_argv
+from repro.buildkit.runner import progress_mode
 from repro.buildkit.daemon import parse_workers
 from repro.buildkit.spec import split_oci_layout_ref, validate_spec
 from repro.buildkit.tools import Tools
-from repro.buildkit.vary import perturbed_context, shift_mtimes
+from repro.buildkit.variations import perturbed_context, shift_mtimes
 from repro.errors import InputError, ToolMissing
 
 E = 1700000000
@@ -162,7 +163,7 @@ def test_buildctl_argv_pins_reproducibility_settings(tmp_path):
     spec = BuildSpec(context=str(tmp_path), source_date_epoch=E, target="final", platforms=("linux/amd64",),
                      build_args=("A=1",), secrets=("id=s,src=/f",), ssh=("default",))
     tools = Tools("/bin/buildctl", "/bin/buildkitd", "v0.32.2")
-    argv = _buildctl_argv(tools, "unix:///x.sock", spec, str(tmp_path), str(tmp_path / "Dockerfile"), (),
+    argv = buildctl_argv(tools, "unix:///x.sock", spec, str(tmp_path), str(tmp_path / "Dockerfile"), (),
                           spec.exporter_options(), "/out/a,b.tar", "/m.json", "plain")
     joined = " ".join(argv)
     assert "--no-cache" in argv
@@ -236,11 +237,12 @@ def test_vary_builds_differ_from_each_other(tmp_path):
 
 # tools, doctor -----------------------------------------------------------------------
 
-def test_find_buildkit_missing_names_the_install_script(monkeypatch, tmp_path):
+def test_find_buildkit_missing_names_the_packaged_installer(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("REPRO_TOOLS_DIR", str(tmp_path))
-    with pytest.raises(ToolMissing, match="install-buildkit.sh"):
+    with pytest.raises(ToolMissing, match="run `repro install-buildkit`") as e:
         find_buildkit()
+    assert "scripts/" not in str(e.value)  # a pip-installed repro has no scripts/
 
 
 def test_find_buildkit_refuses_another_version(monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""Perturbed inputs for a second build (`repro check --vary`), in the spirit of reprotest.
+"""Perturbed build contexts for a later build (`repro check --vary`), in the spirit of reprotest.
 
 Two builds of the same checkout on the same machine share more than they should: the
 same path, the same file mtimes, nearly the same wall-clock time. A build that depends

@@ -1,0 +1,129 @@
+"""The buildctl backend: builds on one buildkitd, repro's own ephemeral daemon or one
+at an address (--addr, $BUILDKIT_HOST).
+
+Every build runs with --no-cache, SOURCE_DATE_EPOCH as a build arg, and the OCI exporter
+with rewrite-timestamp, explicit media types and forced gzip; no attestations are
+requested (note: an empty `attest:provenance=` would turn provenance *on*, because
+BuildKit keys on the option's presence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Hashable
+
+from repro.buildkit.backend import BuilderInfo, Invocation, Workspace, output_option
+from repro.buildkit.daemon import EphemeralDaemon, daemon_info
+from repro.buildkit.runner import ClientRun
+from repro.buildkit.spec import BuildSpec, ContextArgs, Push
+from repro.buildkit.tools import Tools
+from repro.errors import BuildError
+
+# a broken connection to the daemon: it may have died
+_TRANSPORT_ERRORS = ("code = Unavailable", "error reading from server", "connection refused", "broken pipe")
+
+
+@dataclass
+class BuildctlBackend:
+    """buildctl against `addr`; `daemon` when it is an EphemeralDaemon repro started
+    (then the report calls the driver "ephemeral", and a build failure checks whether
+    the daemon died)."""
+
+    tools: Tools
+    addr: str
+    daemon: EphemeralDaemon | None = None
+    tool: str = "buildctl"
+
+    @classmethod
+    def on(cls, daemon: EphemeralDaemon) -> BuildctlBackend:
+        assert daemon.tools is not None
+        return cls(daemon.tools, daemon.addr, daemon)
+
+    def describe(self) -> BuilderInfo:
+        d = self.daemon
+        info = d.info if d is not None and d.info.worker_id else daemon_info(self.tools, self.addr)
+        return BuilderInfo(
+            name="buildctl", driver="ephemeral" if d is not None else "remote",
+            daemon=d.describe() if d is not None else f"buildkitd {info.buildkit_version} at {self.addr}",
+            buildkit_version=info.buildkit_version, addr=self.addr, snapshotter=info.snapshotter)
+
+    def serial_key(self) -> Hashable:
+        return ("addr", self.addr)
+
+    def invocation(self, spec: BuildSpec, contexts: ContextArgs, ws: Workspace, mode: str,
+                   push: Push | None) -> Invocation:
+        argv = buildctl_argv(self.tools, self.addr, spec, ws.context, ws.dockerfile, contexts.args,
+                             spec.exporter_options(), ws.part, ws.metadata, mode, push)
+        env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "SOURCE_DATE_EPOCH")}
+        if push is not None:
+            env.update(_push_auth_env(push, ws.work))
+        return Invocation(argv, env)
+
+    def failure(self, run: ClientRun) -> BuildError:
+        message = run.error_text()
+        d = self.daemon
+        if d is not None and d.proc is not None and any(m in message for m in _TRANSPORT_ERRORS):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                d.proc.wait(timeout=5)  # the connection broke: give a dying daemon time to be seen dead
+        if d is not None and not d.alive():
+            status = d.proc.returncode if d.proc is not None else None
+            err = BuildError(f"buildkitd at {self.addr} died during the build (status {status}): {message}; "
+                             f"daemon log: {d.log_tail(6)}")
+        else:
+            err = BuildError(f"build failed: {message}")
+        err.output_tail = run.lines  # type: ignore[attr-defined]
+        return err
+
+
+def buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, dockerfile: str,
+                  ctx_args: tuple[str, ...], exporter: dict[str, str], dest: str | None, meta_path: str,
+                  mode: str, push: Push | None = None) -> list[str]:
+    """`buildctl build` with the reproducibility settings (see the module docstring)."""
+    outputs = []
+    if dest is not None:
+        outputs.append([("type", "oci"), ("dest", dest), *exporter.items()])
+    if push is not None:  # the image exporter takes the same reproducibility options
+        outputs.append([("type", "image"), ("name", push.name), ("push", "true"), *exporter.items(),
+                        *([("registry.insecure", "true")] if push.insecure else [])])
+    argv = [tools.buildctl, "--addr", addr, "build", "--progress", mode, "--frontend", "dockerfile.v0",
+            "--local", f"context={context}", "--local", f"dockerfile={os.path.dirname(dockerfile)}",
+            "--opt", f"filename={os.path.basename(dockerfile)}",
+            "--opt", f"build-arg:SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
+    for arg in spec.build_args:
+        argv += ["--opt", f"build-arg:{arg}"]
+    if spec.target:
+        argv += ["--opt", f"target={spec.target}"]
+    if spec.platforms:
+        argv += ["--opt", "platform=" + ",".join(spec.platforms)]
+    argv += list(ctx_args)
+    for secret in spec.secrets:
+        argv += ["--secret", secret]
+    for ssh in spec.ssh:
+        argv += ["--ssh", ssh]
+    if spec.no_cache:
+        argv.append("--no-cache")
+    for output in outputs:
+        argv += ["--output", output_option(output)]
+    argv += ["--metadata-file", meta_path]
+    return argv
+
+
+def _push_auth_env(push: Push, work: str) -> dict[str, str]:
+    """buildctl reads registry credentials from docker's config only ($DOCKER_CONFIG or
+    ~/.docker). When repro finds the push registry's credentials in REGISTRY_AUTH_FILE,
+    show buildctl that file through a symlink in the build's private temp dir: the same
+    format, and the secret is never copied."""
+    from repro.oci.reference import parse_reference
+    from repro.oci.registry_auth import credentials_file
+
+    host = parse_reference("docker://" + push.name).registry
+    found = credentials_file(host)
+    if found is None or found != os.environ.get("REGISTRY_AUTH_FILE"):
+        return {}
+    config_dir = os.path.join(work, "docker-config")
+    os.mkdir(config_dir, 0o700)
+    os.symlink(os.path.abspath(found), os.path.join(config_dir, "config.json"))
+    return {"DOCKER_CONFIG": config_dir}
