@@ -12,10 +12,8 @@ import sys
 import pytest
 
 from repro.cli import main
-from tests.buildkit_fixtures import (EPOCH, ROOT, base_image, buildkit_tools, context,  # noqa: F401  (fixtures)
-                                     isolated)
-from tests.imagegen import vary, write_image
-from tests.test_diff_images import base_spec
+from tests.buildkit_fixtures import EPOCH, ROOT, context
+from tests.imagegen import base_spec, vary, write_image
 
 
 @contextlib.contextmanager
