@@ -32,6 +32,7 @@ from repro.buildkit.backend import Backend, Workspace
 from repro.buildkit.buildctl import BuildctlBackend
 from repro.buildkit.daemon import EphemeralDaemon
 from repro.buildkit.runner import PROGRESS_MODES, Cancel, LockedSink, progress_mode, run_client
+from repro.buildkit.secrets import Redactor
 from repro.buildkit.spec import BuildSpec, Push, context_args, validate_spec
 from repro.buildkit.tools import Tools, find_buildkit
 from repro.buildkit.variations import Vary, perturbed_context
@@ -104,7 +105,10 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
     contexts = context_args(spec.build_contexts)
     info = backend.describe()
     sink = stderr or sys.stderr
+    redact = Redactor.for_secrets(spec.secrets)
     mode = progress_mode(progress, label, sink)
+    if redact and mode == "tty":
+        mode = "plain"  # secret values are redacted line by line (repro.buildkit.secrets)
     with contextlib.ExitStack() as stack:
         ws = _workspace(stack, spec, out_tar, vary)
         call = backend.invocation(spec, contexts, ws, mode, push)
@@ -114,7 +118,7 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
             cancel.check()
         started, t0 = time.time(), time.monotonic()
         run = run_client(call.argv, mode=mode, show=progress != "quiet", label=label, sink=sink, cancel=cancel,
-                         env=call.env, tool=backend.tool)
+                         env=call.env, tool=backend.tool, redact=redact or None)
         duration = time.monotonic() - t0
         if run.code != 0:
             raise backend.failure(run)
