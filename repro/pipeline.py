@@ -13,7 +13,6 @@ and prints what comes back.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
@@ -26,6 +25,7 @@ from repro.report.document import Report
 
 if TYPE_CHECKING:  # the build step is imported when `check` runs
     from repro.buildkit import BuildResult, BuildSpec
+    from repro.buildkit.buildctl import ClientTLS
 
 
 class Progress(Protocol):
@@ -60,6 +60,7 @@ class CheckOptions:
 
     builds: int = 2
     addrs: tuple[str, ...] = ()  # buildkitd addresses, one build each, round robin
+    tls: ClientTLS | None = None  # for tcp:// daemons with TLS (--tlscacert, ...)
     builders: tuple[str, ...] = ()  # buildctl | buildx | buildx:NAME, round robin
     vary: bool = False  # perturb the second and later builds
     against: str | None = None  # also compare every build with this image
@@ -152,11 +153,13 @@ def check(spec: BuildSpec, options: CheckOptions = CheckOptions(), compare_optio
     tools = find_buildkit() if not builders or "buildctl" in builders else None
     with contextlib.ExitStack() as stack:
         if options.keep:
-            os.makedirs(options.keep, exist_ok=True)
+            from repro.atomic import make_output_dir
+
+            make_output_dir(options.keep, "--keep")
             out_dir = options.keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
-        results = build_many(spec, options.builds, out_dir, addrs=options.addrs, vary=options.vary,
+        results = build_many(spec, options.builds, out_dir, addrs=options.addrs, tls=options.tls, vary=options.vary,
                              progress=options.progress, tools=tools, builders=builders, stderr=build_log,
                              on_done=on_build_done)
         if progress is not None:

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from repro import BUILDKIT_VERSION, __version__
-from repro.cli.options import (apply_config, build_options, build_spec, compare_options, config_options, epoch_source,
-                               is_quiet, limit_options, make_limits, make_registry, output_options, progress_display,
-                               quiet_option, registry_options, report_options, report_options_for_check)
+from repro.cli.options import (Choice, apply_config, build_options, build_spec, compare_options, config_options,
+                               epoch_source, is_quiet, limit_options, make_limits, make_registry, make_tls,
+                               output_options, progress_display, quiet_option, registry_options, report_options,
+                               report_options_for_check, tls_options)
 from repro.cli.output import OutputOptions, emit
 from repro.errors import InputError
 
@@ -60,22 +61,23 @@ def diff(image_a: str, image_b: str, semantic: bool, ignore: tuple[str, ...], **
 @cli.command()
 @click.argument("image")
 @click.option("--files", is_flag=True, help="List every entry of every layer.")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--format", "fmt", type=Choice(("text", "json")), default="text", show_default=True)
 @limit_options
 @registry_options
 def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
     """Show an image's index, manifests, config summary and layers (with --files, entries)."""
     from repro.cli.inspect import render_inspect
+    from repro.diff.finding import jsonable
     from repro.oci import open_image
     from repro.oci.describe import describe_image
 
     registry = make_registry(limit_opts)
     limits = make_limits(limit_opts)
     with open_image(image, limits=limits, registry=registry) as img:
-        doc = describe_image(img, files=files, max_entries=limits.max_entries_per_layer)
+        doc = jsonable(describe_image(img, files=files, max_entries=limits.max_entries_per_layer))
     if fmt == "json":
         import json
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         click.echo(render_inspect(doc), nl=False)
 
@@ -93,6 +95,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
 @click.option("--addr", default=None, metavar="ADDR",
               help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
                    "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+@tls_options
 @click.option("--builder", "builder", default="buildctl", show_default=True, metavar="buildctl|buildx[:NAME]",
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
@@ -110,6 +113,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     from repro.buildkit import build as run_build
 
     registry = make_registry(opts)
+    tls = make_tls(opts)
     if output is None and push is None:
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
@@ -122,7 +126,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     if builder != "buildctl":
         result = _build_with_buildx(spec, output, builder, addr, push, progress)
     else:
-        result = run_build(spec, output, addr=addr, progress=progress, push=target)
+        result = run_build(spec, output, addr=addr, progress=progress, push=target, tls=tls)
     where = " and ".join(x for x in (result.path, result.pushed) if x)
     if not is_quiet():
             click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
@@ -138,10 +142,12 @@ def _build_with_buildx(spec: Any, output: str | None, builder: str, addr: str | 
     name = buildx.parse_builder(builder)
     if addr or push or output is None:
         raise InputError(f"--builder {builder} writes an OCI tarball with -o; --addr and --push are for buildctl")
+    from repro.buildkit import run_build
+
     bx = buildx.find_buildx()
     target = buildx.resolve_builder(bx, name or "")
     _warn_version(target.buildkit_version, target.describe())
-    return buildx.build_buildx(spec, output, target, bx=bx, progress=progress)
+    return run_build(buildx.BuildxBackend(bx, target), spec, output, progress=progress)
 
 
 def _warn_version(version: str, who: str) -> None:
@@ -174,6 +180,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
                    "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@tls_options
 @click.option("--builder", "builders", multiple=True, metavar="buildctl|buildx[:NAME]",
               help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
                    "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
@@ -229,9 +236,10 @@ def _check_options(context: str, opts: dict[str, Any]) -> tuple[BuildSpec, Check
     if n < (1 if against else 2):
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     options = compare_options(opts, semantic=wanted["semantic"], ignore=wanted["ignore"], config=cfg.report(overridden))
+    tls = make_tls(opts)
     output = output_options(opts)
     progress = opts.pop("progress")
-    builds = CheckOptions(builds=n, addrs=opts.pop("addrs"), builders=wanted["builders"], vary=wanted["vary"],
+    builds = CheckOptions(builds=n, addrs=opts.pop("addrs"), tls=tls, builders=wanted["builders"], vary=wanted["vary"],
                           against=against, keep=opts.pop("keep"),
                           progress="quiet" if output.quiet and progress == "auto" else progress,
                           epoch_source=epoch_source(cfg))
@@ -239,7 +247,7 @@ def _check_options(context: str, opts: dict[str, Any]) -> tuple[BuildSpec, Check
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--format", "fmt", type=Choice(("text", "json")), default="text", show_default=True)
 def doctor(fmt: str) -> None:
     """Check that this machine can run repro's builds (BuildKit, runc, rootlesskit, namespaces).
 
@@ -260,8 +268,29 @@ def doctor(fmt: str) -> None:
     sys.exit(0 if all(c.ok for c in checks) else 2)
 
 
+@cli.command("install-buildkit")
+@quiet_option
+def install_buildkit() -> None:
+    """Build the pinned BuildKit (buildctl + buildkitd) from the Go module proxy into
+    repro's tools dir ($REPRO_TOOLS_DIR, else ~/.cache/repro/tools); nothing to do when it
+    is already there. Needs Go. Prints the binaries' directory on stdout.
+
+    The daemons also need Debian's runc (and, when not root, rootlesskit and uidmap):
+    `repro doctor` checks everything.
+    """
+    from repro.buildkit.install import install_buildkit as run_install, missing_packages
+
+    say = (lambda s: None) if is_quiet() else (lambda s: click.echo(f"repro: {s}", err=True))
+    where = run_install(log=say)
+    missing = missing_packages()
+    if missing:
+        click.echo(f"repro: warning: the daemons also need Debian's {', '.join(missing)}: "
+                   f"apt-get install {' '.join(missing)}", err=True)
+    click.echo(where)
+
+
 @cli.command()
-@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+@click.argument("shell", type=Choice(("bash", "zsh", "fish")), metavar="SHELL")
 def completion(shell: str) -> None:
     """Print the shell completion script for SHELL (click's).
 

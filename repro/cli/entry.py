@@ -50,8 +50,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(rv if isinstance(rv, int) else 0)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:
+        click.echo(f"repro: error: {usage_line(e, args)}", err=True)
+        sys.exit(2)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"repro: error: {_one_line(e.format_message())}", err=True)
         sys.exit(2)
     except click.Abort:
         click.echo("repro: error: interrupted", err=True)
@@ -84,6 +87,23 @@ def main(argv: list[str] | None = None) -> None:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_DID_YOU_MEAN = re.compile(r"\.?\s*\(?(Did you mean [^?]*\?)\)?\s*$")
+
+
+def usage_line(e: click.UsageError, args: list[str] | None = None) -> str:
+    """A click usage error as one line, as git and skopeo print them: which command, what
+    is wrong, the nearest valid spelling, where the help is. No usage block."""
+    msg = _one_line(e.format_message()).rstrip(".")
+    m = _DID_YOU_MEAN.search(msg)
+    if m:
+        hint = m.group(1)
+        msg = msg[:m.start()].rstrip(".") + f" ({hint[0].lower()}{hint[1:]})"
+    msg = msg[:1].lower() + msg[1:]
+    path = e.ctx.command_path if e.ctx is not None else "repro"
+    if path == "repro":  # some parser errors carry no context: name the command from argv
+        path += next((" " + a for a in args or () if a in cli.commands), "")
+    sub = path.split(" ", 1)[1] + ": " if " " in path else ""
+    return f"{sub}{msg}; see '{path} --help'"
 
 
 def _one_line(msg: str) -> str:

@@ -7,6 +7,8 @@ import datetime as _dt
 import stat
 from typing import Any, Mapping
 
+from repro.report.escape import controls
+
 _TYPE_CHAR = {"file": "-", "dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p",
               "whiteout": "w", "opaque": "o"}
 
@@ -44,4 +46,6 @@ def render_inspect(doc: Mapping[str, Any]) -> str:
                 link = f" -> {e['linkname']}" if e.get("linkname") else ""
                 out.append(f"    {_TYPE_CHAR.get(e['type'], '?')}{stat.filemode(int(e['mode'], 8))[1:]} "
                            f"{e['uid']:>5}/{e['gid']:<5} {e['size']:>10} {_when(e['mtime'])} {e['path']}{link}")
-    return "\n".join(out) + "\n"
+    # names, labels, history and annotations come from the image: no newline or escape
+    # sequence of theirs reaches the terminal (repro/report/escape.py)
+    return "\n".join(controls(line) for line in out) + "\n"

@@ -8,6 +8,7 @@ Option groups are decorators (report, limits, registry, build, config, quiet) so
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -23,6 +24,21 @@ if TYPE_CHECKING:
 FORMATS = tuple(RENDERERS)
 
 
+class Choice(click.Choice):
+    """click.Choice whose error names the nearest choice: `--format jsn` says "did you
+    mean 'json'?", as click already does for a mistyped option or command. Every choice
+    option of repro uses it (a test walks the commands)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as e:
+            near = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.5)
+            if near:
+                e.message = f"{e.message.rstrip('.')}. Did you mean {near[0]!r}?"
+            raise
+
+
 def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--platform, --semantic, --ignore, --format, -o, --verify-all: shared by diff and check."""
     opts = [
@@ -33,7 +49,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "format, image-name annotations, attestations); what was ignored is listed in the report."),
         click.option("--ignore", "ignore", multiple=True, metavar="GLOB",
                      help="Do not count differences in paths matching GLOB (repeatable); listed in the report."),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+        click.option("--format", "fmt", type=Choice(FORMATS), default="text", show_default=True,
                      help="Report format."),
         click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
                      help="Write the report to FILE (atomically) instead of stdout."),
@@ -223,12 +239,39 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--source-date-epoch", "source_date_epoch", default=None, metavar="N",
                      help="SOURCE_DATE_EPOCH (default: the context's last git commit time; the environment "
                           "variable is not read implicitly)."),
-        click.option("--progress", type=click.Choice(("auto", "plain", "tty", "quiet")), default="auto",
+        click.option("--progress", type=Choice(("auto", "plain", "tty", "quiet")), default="auto",
                      show_default=True, help="BuildKit progress on stderr."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--tlscacert/--tlscert/--tlskey/--tlsservername: buildctl's client TLS for tcp:// daemons (--addr)."""
+    opts = [
+        click.option("--tlscacert", "tlscacert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="CA certificate that signed the tcp:// daemons' certificates (--addr)."),
+        click.option("--tlscert", "tlscert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Client certificate for tcp:// daemons with mutual TLS."),
+        click.option("--tlskey", "tlskey", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Key of the client certificate."),
+        click.option("--tlsservername", "tlsservername", default=None, metavar="NAME",
+                     help="Server name the daemons' certificates are checked against (default: the address's host)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def make_tls(opts: dict[str, Any]) -> Any:
+    """The ClientTLS from the --tls* options (None when none was given), removing them from `opts`."""
+    from repro.buildkit.buildctl import ClientTLS
+
+    tls = ClientTLS(opts.pop("tlscacert", None), opts.pop("tlscert", None), opts.pop("tlskey", None),
+                    opts.pop("tlsservername", None))
+    tls.validate()
+    return tls or None
 
 
 _BUILD_KEYS = ("dockerfile", "target", "platforms", "build_args", "build_contexts", "secrets", "ssh",

@@ -1,13 +1,15 @@
-"""A JSON-ready description of an opened image, level by level: index annotations,
-manifests (platform, role, config summary) and layers, with `files` every entry of every
-layer. `repro inspect` prints it (as JSON, or as text through repro/cli/inspect.py)."""
+"""A description of an opened image, level by level: index annotations, manifests
+(platform, role, config summary) and layers, with `files` every entry of every layer.
+`repro inspect` prints it as JSON, or as text (repro/cli/inspect.py). Names and values
+are as the image has them: a tar name that is not UTF-8 keeps its surrogate escapes
+(repro.diff.finding.jsonable makes the document encodable)."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from repro.oci.layer_index import iter_entries
-from repro.oci.model import Entry, Image, printable, thaw
+from repro.oci.model import Entry, Image, thaw
 
 
 def describe_image(img: Image, *, files: bool = False, max_entries: int = 1_000_000) -> dict[str, Any]:
@@ -42,10 +44,10 @@ def describe_image(img: Image, *, files: bool = False, max_entries: int = 1_000_
 
 
 def _entry_json(e: Entry) -> dict[str, Any]:
-    d = {"path": printable(e.path), "type": e.type, "mode": f"{e.mode:04o}", "uid": e.uid, "gid": e.gid,
+    d = {"path": e.path, "type": e.type, "mode": f"{e.mode:04o}", "uid": e.uid, "gid": e.gid,
          "size": e.size, "mtime": e.mtime}
     if e.linkname:
-        d["linkname"] = printable(e.linkname)
+        d["linkname"] = e.linkname
     if e.digest:
         d["digest"] = e.digest
     if e.xattrs:

@@ -48,16 +48,6 @@ def check_digest(value: Any, where: str) -> str:
     return value
 
 
-def printable(s: str) -> str:
-    """A name from a tar may hold bytes that are not UTF-8 (kept as surrogates): show them
-    as \\xNN escapes so JSON and terminals stay valid."""
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 def freeze(obj: Any) -> Any:
     """Deep read-only view of parsed JSON (dicts become MappingProxyType, lists tuples)."""
     if isinstance(obj, dict):
@@ -170,7 +160,10 @@ class ManifestImage:
 
     @property
     def is_attestation(self) -> bool:
-        return self.attests is not None or self.descriptor.is_attestation
+        """Only a manifest without image layers: the walker sets `attests` for BuildKit's
+        attestation manifests and OCI referrers, never for one that holds tar layers,
+        whatever its descriptor's annotations say."""
+        return self.attests is not None
 
 
 @dataclass(frozen=True)
@@ -207,7 +200,8 @@ class Image(Protocol):
     kind: str  # oci-archive | oci | docker-archive | docker
     digest: str  # the top-level manifest or index digest
     index: Mapping[str, Any] | None  # the top-level index JSON, when there is one
-    manifests: tuple[ManifestImage, ...]  # every image manifest, nested indexes walked
+    manifests: tuple[ManifestImage, ...]  # every image manifest, nested indexes walked (each descriptor once)
+    indexes: Mapping[str, Mapping[str, Any]]  # every index document walked, by digest (frozen)
 
     def open_layer(self, layer: LayerRef) -> ContextManager[BinaryIO]:
         """The uncompressed layer tar, streamed. Reading it to EOF verifies the blob's

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from repro import __version__
 from repro.diff.engine import DiffResult, LayerPair, PlatformResult
-from repro.diff.finding import Finding
+from repro.diff.finding import Finding, jsonable
 
 SCHEMA = "repro-report/v1"
 
@@ -77,7 +77,9 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
     if trust_equal_digests is not None:
         doc["verification"] = {"blobs_read": "hashed",
                                "blobs_not_read": "trusted by digest" if trust_equal_digests else "hashed"}
-    return doc
+    # refs, platforms and instructions come from the user and the images too: every string
+    # must encode as UTF-8 and every number be finite for the renderers
+    return jsonable(doc)
 
 
 class BuildRecord(Protocol):
