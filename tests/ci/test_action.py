@@ -127,3 +127,13 @@ def test_trouble_is_an_error_verdict_and_a_summary_note(tmp_path):
     assert "repro check: error" in result["summary"] and "no-such-dir" in result["summary"]
     bad = run_action(tmp_path, {"format": "pdf"})
     assert bad["codes"] == [0, 2] and "format: 'pdf'" in bad["stderr"]
+
+
+def test_bake_input_checks_the_named_targets(tmp_path, base_image, buildkit_tools, monkeypatch):
+    monkeypatch.setenv("BASE", f"oci-layout://{base_image.path}:latest")  # the bake file's variable
+    result = run_action(tmp_path, {"bake": "docker-bake.hcl app", "format": "json", "args": "--progress quiet"},
+                        workspace=os.path.join(ROOT, "testdata", "bake"))
+    assert result["codes"] == [0, 0], result["stderr"][-2000:]
+    with open(result["outputs"]["report"]) as f:
+        doc = json.load(f)
+    assert [t["name"] for t in doc["targets"]] == ["app"] and doc["verdict"] == "reproducible"
