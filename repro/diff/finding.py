@@ -31,6 +31,10 @@ class Finding:
     cause: str | None = None  # cause id from the catalogue (repro/explain), None = unexplained
     hint: str | None = None
     detail: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # `check --bisect`: the variations whose experiment builds reproduce this finding
+    # (names from repro.buildkit.variations); () = it differs with no variation at all;
+    # None = not attributed (no --bisect, or not a check)
+    provoked_by: tuple[str, ...] | None = None
 
     def with_(self, **changes: Any) -> "Finding":
         return replace(self, **changes)

@@ -387,6 +387,10 @@ def _finding(f: Mapping[str, Any], anchor: str) -> str:
         ab = (f'<dl class="ab"><dt>A</dt><dd>{_value(f.get("a"), f["field"])}</dd>'
               f'<dt>B</dt><dd>{_value(f.get("b"), f["field"])}</dd></dl>')
     parts = [head, ab]
+    if f.get("stage_chain"):
+        from repro.dockerfile.chain import chain_text
+
+        parts.append(f'<p class="muted">Made by: <code>{_text(chain_text(f["stage_chain"]), 600)}</code></p>')
     if f.get("reason"):
         parts.append(f'<p class="muted">Set aside: {_text(f["reason"])}</p>')
     if f.get("hint"):
@@ -526,7 +530,10 @@ def _platform(sec: Any, ids: dict[int, str]) -> str:
     if p["a"] is None or p["b"] is None:
         out.append(f'<span class="tag differs">only in {"A" if p["a"] else "B"}</span></h2></section>')
         return "".join(out)
-    out.append('<span class="tag differs">differs</span></h2>')
+    if p.get("verdict") == "reproducible":  # every difference was set aside by the policy
+        out.append('<span class="tag equal">reproducible under the policy</span></h2>')
+    else:
+        out.append('<span class="tag differs">differs</span></h2>')
     out.append(f'<table class="kv"><tr><th>manifest</th><td>A {_digest(p["a"]["manifest"])} · B '
                f'{_digest(p["b"]["manifest"])}</td></tr><tr><th>config</th><td>A {_digest(p["a"].get("config"))} · B '
                f'{_digest(p["b"].get("config"))}</td></tr></table>')
