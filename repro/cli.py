@@ -348,8 +348,6 @@ def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str,
                label: str | None = None) -> dict[str, Any]:
     """Build `spec` n times, compare, follow COPY --from findings into their stages; the
     report document of the comparison the report shows."""
-    from dataclasses import replace
-
     from repro.buildkit import BuildSession
     from repro.progress import BuildSink
 
