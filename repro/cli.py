@@ -20,7 +20,8 @@ import click
 from repro import BUILDKIT_VERSION, __version__
 from repro.cli_options import (Choice, apply_config, build_options, build_spec, config_options, epoch_source,
                                is_quiet, limit_options, make_limits, make_registry, progress_display,
-                               quiet_option, registry_options, report_options, report_options_for_check)
+                               quiet_option, registry_options, report_options, report_options_for_check,
+                               make_tls, tls_options)
 from repro.errors import InputError, ReproError
 from repro.pipeline import compare, emit, open_images
 
@@ -121,6 +122,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
 @click.option("--addr", default=None, metavar="ADDR",
               help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
                    "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+@tls_options
 @click.option("--builder", "builder", default="buildctl", show_default=True, metavar="buildctl|buildx[:NAME]",
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
@@ -138,6 +140,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     from repro.buildkit import build as run_build
 
     registry = make_registry(opts)
+    tls = make_tls(opts)
     if output is None and push is None:
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
@@ -150,7 +153,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     if builder != "buildctl":
         result = _build_with_buildx(spec, output, builder, addr, push, progress)
     else:
-        result = run_build(spec, output, addr=addr, progress=progress, push=target)
+        result = run_build(spec, output, addr=addr, progress=progress, push=target, tls=tls)
     where = " and ".join(x for x in (result.path, result.pushed) if x)
     if not is_quiet():
             click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
@@ -204,6 +207,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
                    "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@tls_options
 @click.option("--builder", "builders", multiple=True, metavar="buildctl|buildx[:NAME]",
               help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
                    "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
@@ -244,6 +248,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     registry = make_registry(opts)
     limits = make_limits(opts)
+    tls = make_tls(opts)
     spec = build_spec(context, opts)
     tools = find_buildkit() if not builders or "buildctl" in builders else None
     quiet = is_quiet()
@@ -260,7 +265,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
             out_dir = keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
-        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools,
+        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools, tls=tls,
                              builders=builders, stderr=sink,
                              on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
         display.clear()
@@ -335,10 +340,10 @@ def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
         "source_date_epoch": first.source_date_epoch,
         "exporter": dict(first.exporter),
         "base_digests": dict(first.base_digests),
-        "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
+        "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
         "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
                     "snapshotter": r.snapshotter,
-                    "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
+                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
     }
     return doc
 

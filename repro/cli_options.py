@@ -218,6 +218,33 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--tlscacert/--tlscert/--tlskey/--tlsservername: buildctl's client TLS for tcp:// daemons (--addr)."""
+    opts = [
+        click.option("--tlscacert", "tlscacert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="CA certificate that signed the tcp:// daemons' certificates (--addr)."),
+        click.option("--tlscert", "tlscert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Client certificate for tcp:// daemons with mutual TLS."),
+        click.option("--tlskey", "tlskey", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Key of the client certificate."),
+        click.option("--tlsservername", "tlsservername", default=None, metavar="NAME",
+                     help="Server name the daemons' certificates are checked against (default: the address's host)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def make_tls(opts: dict[str, Any]) -> Any:
+    """The ClientTLS from the --tls* options (None when none was given), removing them from `opts`."""
+    from repro.buildkit.buildctl import ClientTLS
+
+    tls = ClientTLS(opts.pop("tlscacert", None), opts.pop("tlscert", None), opts.pop("tlskey", None),
+                    opts.pop("tlsservername", None))
+    tls.validate()
+    return tls or None
+
+
 _BUILD_KEYS = ("dockerfile", "target", "platforms", "build_args", "build_contexts", "secrets", "ssh",
                "source_date_epoch")
 

@@ -2,7 +2,7 @@
 
 Nothing here skips: a missing buildctl/buildkitd, runc or rootlesskit makes the tests
 fail with the tool's install hint, because a verifier whose build tests silently skip
-proves nothing. Register with `pytest_plugins = ["tests.buildkit_fixtures"]` or import.
+proves nothing. The fixtures are registered in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import pytest
 from repro import BUILDKIT_VERSION
 from repro.buildkit import Tools, find_buildkit
 from repro.buildkit.procs import mounts_under, processes_mentioning
+from tests import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTEXTS = os.path.join(ROOT, "testdata", "contexts")
 EPOCH = 1700000000  # 2023-11-14T22:13:20Z
 ROOTLESS_USER = "repro-rootless"

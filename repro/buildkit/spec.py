@@ -232,6 +232,9 @@ def validate_spec(spec: BuildSpec) -> None:
             raise InputError(f"--build-arg {arg!r} is not K=V")
         if key == "SOURCE_DATE_EPOCH":
             raise InputError("give SOURCE_DATE_EPOCH with --source-date-epoch, not as a --build-arg")
+    from repro.buildkit.secrets import check_sources
+
+    check_sources(spec.secrets, spec.ssh)
     for name in (spec.target,):
         if name is not None and not _NAME_RE.match(name):
             raise InputError(f"--target {name!r} is not a stage name")
