@@ -140,6 +140,8 @@ def buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, docker
             "--opt", f"build-arg:SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
     for arg in spec.build_args:
         argv += ["--opt", f"build-arg:{arg}"]
+    for label in spec.labels:
+        argv += ["--opt", f"label:{label}"]
     if spec.target:
         argv += ["--opt", f"target={spec.target}"]
     if spec.platforms:

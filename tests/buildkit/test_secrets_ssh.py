@@ -23,8 +23,8 @@ import zlib
 
 import pytest
 
-from tests.buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, context  # noqa: F401  (fixtures)
-from tests.remote_fixtures import Agent, ssh_agent  # noqa: F401  (fixture)
+from tests.buildkit_fixtures import EPOCH, ROOT, context
+from tests.remote_fixtures import Agent
 
 pytestmark = pytest.mark.buildkit
 

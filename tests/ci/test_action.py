@@ -20,7 +20,7 @@ import tempfile
 import pytest
 import yaml
 
-from tests.buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, context  # noqa: F401  (fixtures)
+from tests.buildkit_fixtures import EPOCH, ROOT, context
 
 pytestmark = pytest.mark.buildkit
 _EXPR = re.compile(r"\$\{\{\s*([a-z.\-_]+)\s*\}\}")
