@@ -13,9 +13,10 @@ and prints what comes back.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
 from repro.diff import DiffOptions, DiffResult, Finding, Policy
 from repro.errors import InputError, ReproError
@@ -24,7 +25,8 @@ from repro.oci.model import Image, Platform
 from repro.report.document import Report
 
 if TYPE_CHECKING:  # the build step is imported when `check` runs
-    from repro.buildkit import BuildResult, BuildSpec
+    from repro.buildkit import BuildSpec, Tools
+    from repro.buildkit.bake import BakeTarget
     from repro.buildkit.buildctl import ClientTLS
 
 
@@ -138,19 +140,44 @@ def diff(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
     return compared.report
 
 
-def check(spec: BuildSpec, options: CheckOptions = CheckOptions(), compare_options: CompareOptions = CompareOptions(),
-          *, progress: Progress | None = None, build_log: IO[str] | None = None,
-          on_build_done: Callable[[int, BuildResult], None] | None = None) -> Report:
-    """`repro check`: build `spec` options.builds times, compare, explain. Returns one
-    report: the first comparison that differs (else the first), with every comparison's
-    verdict under `comparisons` when there is more than one (or an --against image).
-    `build_log`/`on_build_done`: where BuildKit's progress of parallel builds goes, and
-    a call as each build ends (a terminal display shows both as one status line)."""
-    from repro.buildkit import build_many, find_buildkit
-    from repro.report.document import build_document, comparison_entry, name_inputs
+class BuildLog(Protocol):
+    """Where BuildKit's progress of parallel builds goes (a terminal's status line:
+    repro.cli.progress.BuildSink)."""
 
-    builders = options.builders
-    tools = find_buildkit() if not builders or "buildctl" in builders else None
+    def write(self, text: str) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def build_done(self, label: str) -> None: ...
+
+
+class Listener(Protocol):
+    """What `check` tells its caller on the way (the command line prints it on stderr)."""
+
+    def warning(self, text: str) -> None:
+        """Something the user should act on (shown even when quiet)."""
+
+    def note(self, text: str) -> None:
+        """What is happening (not shown when quiet)."""
+
+    def checked(self, report: Report) -> None:
+        """The comparisons of one build spec are done: `report` is the one shown, with
+        `comparisons` when there was more than one."""
+
+
+def check(spec: BuildSpec, options: CheckOptions = CheckOptions(), compare_options: CompareOptions = CompareOptions(),
+          *, progress: Progress | None = None, build_log: Callable[[], BuildLog | None] | None = None,
+          listener: Listener | None = None, tools: Tools | None = None) -> Report:
+    """`repro check`: build `spec` options.builds times, compare, explain, and follow a
+    difference in a `COPY --from=STAGE` layer into STAGE (built with --target on the same
+    daemons). Returns one report: the first comparison that differs (else the first), with
+    every comparison's verdict under `comparisons` when there is more than one (or an
+    --against image). `build_log()`: where the builds' progress goes, if anywhere;
+    `tools`: the BuildKit binaries, when the caller looked them up already."""
+    from repro.buildkit import find_buildkit
+
+    if tools is None and (not options.builders or "buildctl" in options.builders):
+        tools = find_buildkit()
     with contextlib.ExitStack() as stack:
         if options.keep:
             from repro.atomic import make_output_dir
@@ -159,49 +186,160 @@ def check(spec: BuildSpec, options: CheckOptions = CheckOptions(), compare_optio
             out_dir = options.keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
-        results = build_many(spec, options.builds, out_dir, addrs=options.addrs, tls=options.tls, vary=options.vary,
-                             progress=options.progress, tools=tools, builders=builders, stderr=build_log,
-                             on_done=on_build_done)
+        return _check_one(spec, options, compare_options, out_dir, progress=progress, build_log=build_log,
+                          listener=listener or _Silent(), tools=tools)
+
+
+def check_bake(targets: Sequence[BakeTarget], options: CheckOptions = CheckOptions(),
+               compare_options: CompareOptions = CompareOptions(), *, progress: Progress | None = None,
+               build_log: Callable[[], BuildLog | None] | None = None, listener: Listener | None = None) -> Report:
+    """`repro check --bake`: `check` for every bake target, in one report (each target's
+    findings under its name; repro/report/bake.py). With --keep and --report-dir, each
+    target gets its own subdirectory."""
+    from repro.buildkit import find_buildkit
+    from repro.report.bake import combine
+
+    tools = find_buildkit() if not options.builders or "buildctl" in options.builders else None
+    with contextlib.ExitStack() as stack:
+        if options.keep:
+            from repro.atomic import make_output_dir
+
+            make_output_dir(options.keep, "--keep")
+        docs = []
+        for t in targets:
+            if options.keep:
+                out_dir = os.path.join(options.keep, t.name)
+                os.makedirs(out_dir, exist_ok=True)
+            else:
+                out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
+            target_options = replace(compare_options, report_dir=os.path.join(compare_options.report_dir, t.name)
+                                     if compare_options.report_dir else None)
+            docs.append((t.name, _check_one(t.spec, options, target_options, out_dir, progress=progress,
+                                            build_log=build_log, listener=listener or _Silent(), tools=tools)))
         if progress is not None:
             progress.clear()
-        build_doc = build_document(results, options.vary, options.epoch_source)
+        return combine(docs, {t.name: t.ignored for t in targets})
+
+
+def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareOptions, out_dir: str, *,
+               progress: Progress | None, build_log: Callable[[], BuildLog | None] | None, listener: Listener,
+               tools: Tools | None) -> Report:
+    """Build `spec` into out_dir, compare, follow COPY --from findings into their stages;
+    the report of the comparison the report shows."""
+    from repro.buildkit import BuildSession
+    from repro.report.document import build_document, comparison_entry, name_inputs
+
+    _warn_frontend(spec, listener)
+    sink = build_log() if build_log is not None else None
+    with BuildSession(spec, options.builds, out_dir, addrs=options.addrs, vary=options.vary, progress=options.progress,
+                      tools=tools, builders=options.builders, stderr=sink, keep_daemons=True,
+                      tls=options.tls) as session:
+        results = session.run(on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
+        if progress is not None:
+            progress.clear()
+        build_doc = build_document(results, options.epoch_source)
         against = options.against
         # every build against IMAGE, then the builds with each other
         pairs = [(against, r.path) for r in results] if against else []
         pairs += [(results[0].path, r.path) for r in results[1:]]
-        versions = {r.path: r.buildkit_version for r in results}  # the --against image's is not known
+        versions: dict[str | None, str] = {r.path: r.buildkit_version for r in results}  # not known for --against
         platform = built_platform(results[0].path, compare_options.limits) if against else None
-        docs = []
-        extracted = False
-        for ref_a, ref_b in pairs:
-            pair_options = _with_platform(compare_options, platform if ref_a == against else None)
+        extracted: list[bool] = []
+
+        def compare_pair(ref_a: str, ref_b: str, *, plat: str | None = None,
+                         extract_if: Callable[[Report], bool] | None = None) -> Report:
+            pair_options = replace(compare_options, platform=plat)
             with open_images(ref_a, ref_b, pair_options) as (a, b):
                 compared = compare(a, b, pair_options, source_date_epoch=spec.source_date_epoch,
                                    builder_versions=(versions.get(ref_a), versions.get(ref_b)), build=build_doc,
                                    progress=progress)
-                doc = compared.report
-                # --report-dir gets the first comparison that differs (else the last one)
-                if compare_options.report_dir and not extracted and (
-                        doc["verdict"] != "reproducible" or (ref_a, ref_b) == pairs[-1]):
+                if compare_options.report_dir and extract_if is not None and not extracted and \
+                        extract_if(compared.report):
                     _extract(compared, compare_options.report_dir, findings=compared.result.findings)
-                    extracted = True
-            if not options.keep:  # the tarballs go away with the temp dir: name the builds instead
-                name_inputs(doc, {r.path: f"build-{i + 1}" for i, r in enumerate(results)})
-            docs.append(doc)
+                    extracted.append(True)
+            return compared.report
+
+        docs = []
+        for ref_a, ref_b in pairs:
+            # --report-dir gets the first comparison that differs (else the last one)
+            last = (ref_a, ref_b) == pairs[-1]
+            doc = compare_pair(ref_a, ref_b, plat=platform if ref_a == against else None,
+                               extract_if=lambda d, last=last: d["verdict"] != "reproducible" or last)
+            docs.append((ref_a, ref_b, doc))
         # one report: the first comparison that differs (else the first); with more than one
         # comparison, every comparison's verdict is listed under "comparisons"
-        chosen = next((d for d in docs if d["verdict"] != "reproducible"), docs[0])
-        if progress is not None:
-            progress.clear()
+        chosen_a, chosen_b, chosen = next(((a, b, d) for a, b, d in docs if d["verdict"] != "reproducible"), docs[0])
+        if chosen["verdict"] != "reproducible" and chosen_a != against:
+            j = next(i for i, r in enumerate(results) if r.path == chosen_b)
+            _follow_stages(chosen, spec, session, (0, j), out_dir, compare_pair, listener)
+        if not options.keep:  # the tarballs go away with the temp dir: name the builds instead
+            names = {r.path: f"build-{i + 1}" for i, r in enumerate(results)}
+            for _, _, doc in docs:
+                name_inputs(doc, names)
         if len(docs) > 1 or against:
-            chosen["comparisons"] = [comparison_entry(d, d is chosen, against) for d in docs]
+            chosen["comparisons"] = [comparison_entry(d, d is chosen, against) for _, _, d in docs]
+            listener.checked(chosen)
     return chosen
 
 
-def _with_platform(options: CompareOptions, platform: str | None) -> CompareOptions:
-    from dataclasses import replace
+def _warn_frontend(spec: BuildSpec, listener: Listener) -> None:
+    """A `# syntax=IMAGE` directive makes BuildKit fetch that frontend from a registry for
+    every build: unless pinned by digest, it is an input that can change under the tag."""
+    from repro.dockerfile import read_directives
 
-    return replace(options, platform=platform)
+    try:
+        with open(spec.dockerfile_path(), "rb") as f:
+            directives = read_directives(f.read().decode("utf-8", errors="replace"))
+    except (OSError, ReproError):
+        return  # the build reports an unreadable or refused Dockerfile itself
+    syntax = next((d.value for d in directives if d.name == "syntax"), None)
+    if syntax and "@sha256:" not in syntax:
+        listener.warning(f"{spec.dockerfile_path()} says '# syntax={syntax}': BuildKit fetches that frontend image "
+                         "by tag for every build; pin it (IMAGE@sha256:...) so that both builds, and next year's, "
+                         "parse the Dockerfile with the same frontend")
+
+
+def _follow_stages(doc: Report, spec: BuildSpec, session: Any, sides: tuple[int, int], out_dir: str,
+                   compare_pair: Callable[..., Report], listener: Listener) -> None:
+    """Follow findings in COPY --from layers into their stages (repro.dockerfile.chain),
+    building each stage with --target on the daemons builds `sides` ran on."""
+    from repro.dockerfile import parse_file
+    from repro.dockerfile.chain import add_stage_chains
+
+    try:
+        df = parse_file(spec.dockerfile_path())
+    except ReproError as e:  # BuildKit built it: a Dockerfile our parser refuses must not fail the check
+        listener.warning(f"cannot follow COPY --from findings into their stages: {e}")
+        return
+    if len(df.stages) < 2:
+        return
+    work = os.path.join(out_dir, ".stages")
+
+    def build_stage(stage: Any, name: str, dockerfile: str | None) -> tuple[str, str]:
+        os.makedirs(work, exist_ok=True)
+        stage_spec = replace(spec, target=name, dockerfile=dockerfile or spec.dockerfile, no_cache=False)
+        listener.note(f"building stage {stage.ref} on both sides to find what made the difference")
+        paths = []
+        for side in sides:
+            out = os.path.join(work, f"stage-{stage.index}-build-{side + 1}.tar")
+            session.rebuild(side, stage_spec, out, label=f"build {side + 1}, stage {stage.ref}")
+            paths.append(out)
+        return paths[0], paths[1]
+
+    build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
+    add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                     build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+
+
+class _Silent:
+    def warning(self, text: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def checked(self, report: Report) -> None:
+        pass
 
 
 def built_platform(path: str, limits: Limits) -> str | None:

@@ -31,7 +31,12 @@ ROOTLESS_USER = "repro-rootless"
 
 
 def load_make_base():
-    spec = importlib.util.spec_from_file_location("make_base", os.path.join(ROOT, "testdata", "make_base.py"))
+    return load_testdata("make_base")
+
+
+def load_testdata(name: str):
+    """A script of testdata/ (make_base, make_debian_base, ...) loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "testdata", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -58,6 +63,16 @@ def buildkit_tools() -> Tools:
 def base_image(tmp_path_factory: pytest.TempPathFactory) -> BaseImage:
     out = tmp_path_factory.mktemp("base") / "layout"
     return BaseImage(str(out), load_make_base().make_base(str(out)))
+
+
+@pytest.fixture(scope="session")
+def debian_base() -> BaseImage:
+    """A real Debian base (debootstrap --variant=minbase bookworm from Debian's mirror) as an
+    OCI layout, for builds that `apt-get install`. Cached across runs in ~/.cache/repro
+    (testdata/make_debian_base.py; the first run takes a few minutes and needs root)."""
+    make = load_testdata("make_debian_base")
+    path = make.default_dir()
+    return BaseImage(path, make.make_debian_base(path))
 
 
 def context(name: str) -> str:

@@ -7,8 +7,10 @@ Exit codes, as diff(1), diffoscope and diffoci: 0 identical / reproducible,
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
@@ -21,7 +23,6 @@ from repro.cli.output import OutputOptions, emit
 from repro.errors import InputError
 
 if TYPE_CHECKING:
-    from repro.buildkit import BuildSpec
     from repro.pipeline import CheckOptions, CompareOptions
 
 
@@ -173,7 +174,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 
 
 @cli.command()
-@click.argument("context", default=".", type=click.Path(file_okay=False))
+@click.argument("args", nargs=-1, metavar="[CONTEXT | --bake [FILE] [TARGET]...]")
 @build_options
 @click.option("--builds", "n", type=int, default=2, show_default=True,
               help="How many independent builds (with --against, at least 1).")
@@ -191,6 +192,11 @@ def _push_target(ref: str, registry: Any) -> Any:
 @click.option("--against", default=None, metavar="IMAGE",
               help="Also compare every build with this existing image (e.g. a published release, "
                    "docker://HOST/REPO:TAG).")
+@click.option("--bake", "bake", is_flag=True,
+              help="Check every target of a bake file (HCL, JSON or compose; the arguments are [FILE] [TARGET]..., "
+                   "default: the default group of ./docker-bake.hcl and the other files buildx reads), read "
+                   "through `docker buildx bake --print`: one report, each target's findings under its name, "
+                   "one exit code.")
 @click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
               help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
 @report_options_for_check
@@ -198,34 +204,74 @@ def _push_target(ref: str, registry: Any) -> Any:
 @registry_options
 @config_options
 @quiet_option
-def check(context: str, **opts: Any) -> None:
+def check(args: tuple[str, ...], **opts: Any) -> None:
     """Build CONTEXT N times independently and report whether the images are identical.
 
     With --against IMAGE, every build is also compared with IMAGE: the report says which
-    pair differs. Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
+    pair differs. A difference in a `COPY --from=STAGE` layer is followed into STAGE (built
+    with --target on the same daemons) to the instruction that made it. With --bake, every
+    target of a bake file is checked. Exit 0 reproducible, 1 differences found (explained
+    in the report), 2 trouble.
     """
+    import tempfile
+
     from repro import pipeline
     from repro.cli.progress import BuildSink
 
-    spec, builds, options, output = _check_options(context, opts)
-    with progress_display() as display:
+    bake = opts.pop("bake")
+    if bake:
+        context = "."
+    elif len(args) > 1:
+        raise InputError(f"check takes one CONTEXT, not {len(args)} (--bake takes [FILE] [TARGET]...)")
+    else:
+        context = args[0] if args else "."
+    builds, options, output = _check_options(context, opts)
+    with contextlib.ExitStack() as stack:
+        if bake:
+            inline = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-bake-"))
+            targets = _bake_specs(args, opts, inline)
+        else:
+            spec = build_spec(context, opts)
+        display = stack.enter_context(progress_display())
         # on a terminal, parallel builds show one status line instead of interleaved logs
-        parallel = builds.builds > 1 and builds.progress == "auto"
-        sink = BuildSink(display, builds.builds) if display.enabled and parallel else None
-        doc = pipeline.check(spec, builds, options, progress=display, build_log=sink,
-                             on_build_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
-        for c in doc.get("comparisons", ()) if not output.quiet else ():
-            n_found = c["findings"]
-            click.echo(f"repro: {c['pair']}: {c['verdict']} ({n_found} finding{'s' if n_found != 1 else ''})"
-                       f"{'; the report shows this comparison' if c['reported'] and len(doc['comparisons']) > 1 else ''}",
-                       err=True)
+        parallel = display.enabled and builds.progress == "auto" and builds.builds > 1
+        build_log = (lambda: BuildSink(display, builds.builds)) if parallel else None
+        listener = _Listener(output.quiet)
+        if bake:
+            doc = pipeline.check_bake(targets, builds, options, progress=display, build_log=build_log, listener=listener)
+            for target in doc["targets"] if not output.quiet else ():
+                click.echo(f"repro: target {target['name']}: {target['verdict']} ({target['findings']} "
+                           f"finding{'s' if target['findings'] != 1 else ''})", err=True)
+        else:
+            doc = pipeline.check(spec, builds, options, progress=display, build_log=build_log, listener=listener)
         code = emit(doc, output)
     sys.exit(code)
 
 
-def _check_options(context: str, opts: dict[str, Any]) -> tuple[BuildSpec, CheckOptions, CompareOptions, OutputOptions]:
-    """check's options, repro.toml applied: (BuildSpec, pipeline.CheckOptions,
-    pipeline.CompareOptions, OutputOptions)."""
+class _Listener:
+    """What `check` says on the way, on stderr (pipeline.Listener)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def warning(self, text: str) -> None:
+        click.echo(f"repro: warning: {text}", err=True)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(f"repro: {text}", err=True)
+
+    def checked(self, report: Mapping[str, Any]) -> None:
+        comparisons = report["comparisons"]
+        for c in comparisons if not self.quiet else ():
+            n = c["findings"]
+            click.echo(f"repro: {c['pair']}: {c['verdict']} ({n} finding{'s' if n != 1 else ''})"
+                       f"{'; the report shows this comparison' if c['reported'] and len(comparisons) > 1 else ''}",
+                       err=True)
+
+
+def _check_options(context: str, opts: dict[str, Any]) -> tuple[CheckOptions, CompareOptions, OutputOptions]:
+    """check's options, repro.toml applied (the build options stay in `opts`)."""
     from repro.pipeline import CheckOptions
 
     wanted = {k: opts.pop(k) for k in ("ignore", "semantic", "n", "vary", "builders")}
@@ -243,7 +289,40 @@ def _check_options(context: str, opts: dict[str, Any]) -> tuple[BuildSpec, Check
                           against=against, keep=opts.pop("keep"),
                           progress="quiet" if output.quiet and progress == "auto" else progress,
                           epoch_source=epoch_source(cfg))
-    return build_spec(context, opts), builds, options, output
+    return builds, options, output
+
+
+def _bake_specs(args: tuple[str, ...], opts: dict[str, Any], inline_dir: str) -> list[Any]:
+    """The bake targets for `check --bake [FILE] [TARGET]...`, each with the command line's
+    build options added (and its SOURCE_DATE_EPOCH: the flag, else the target's
+    SOURCE_DATE_EPOCH arg, else the git commit time of its context)."""
+    from dataclasses import replace
+
+    from repro.buildkit import resolve_source_date_epoch
+    from repro.buildkit.bake import read_bake
+
+    files = tuple(a for a in args[:1] if os.path.isfile(a) or a.endswith((".hcl", ".json", ".yml", ".yaml")))
+    targets = tuple(args[len(files):])
+    found = read_bake(files, targets, inline_dir=inline_dir)
+    flags = {k: v for k, v in opts.items() if v not in (None, (), False)}
+    if flags.get("dockerfile") or flags.get("target"):
+        raise InputError("with --bake, each target names its Dockerfile and stage: -f and --target do not apply")
+    out = []
+    for t in found:
+        spec = t.spec
+        explicit = flags.get("source_date_epoch")
+        if explicit is not None and spec.source_date_epoch is not None and int(explicit) != spec.source_date_epoch:
+            raise InputError(f"bake target {t.name} sets SOURCE_DATE_EPOCH={spec.source_date_epoch}, "
+                             f"--source-date-epoch says {explicit}")
+        epoch = spec.source_date_epoch if explicit is None and spec.source_date_epoch is not None else \
+            resolve_source_date_epoch(spec.context, explicit)
+        platforms = tuple(p.strip() for v in flags.get("platforms", ()) for p in v.split(",") if p.strip())
+        spec = replace(spec, source_date_epoch=epoch, platforms=platforms or spec.platforms,
+                       build_args=spec.build_args + tuple(flags.get("build_args", ())),
+                       build_contexts=spec.build_contexts + tuple(flags.get("build_contexts", ())),
+                       secrets=spec.secrets + tuple(flags.get("secrets", ())), ssh=spec.ssh + tuple(flags.get("ssh", ())))
+        out.append(replace(t, spec=spec))
+    return out
 
 
 @cli.command()

@@ -226,8 +226,9 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False), default=None,
                      help="Dockerfile (default: CONTEXT/Dockerfile)."),
         click.option("--target", default=None, help="Build this stage."),
-        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[/VARIANT]",
-                     help="Build for this platform (repeatable)."),
+        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,OS/ARCH...]",
+                     help="Build for these platforms (comma-separated or repeated); check compares each platform "
+                          "and gives a verdict per platform and overall."),
         click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."),
         click.option("--build-context", "build_contexts", multiple=True, metavar="NAME=VALUE",
                      help="Named context: a directory, docker-image://REF or "
@@ -290,7 +291,9 @@ def build_spec(context: str, opts: Mapping[str, Any]) -> Any:
         opts.get(k) for k in _BUILD_KEYS)
     if not os.path.isdir(context):
         raise InputError(f"build context {context} is not a directory")
-    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=tuple(platforms or ()),
+    # --platform a,b as buildx takes it, or repeated
+    platforms = tuple(dict.fromkeys(p.strip() for v in platforms or () for p in v.split(",") if p.strip()))
+    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=platforms,
                      build_args=tuple(build_args or ()), build_contexts=tuple(build_contexts or ()),
                      secrets=tuple(secrets or ()), ssh=tuple(ssh or ()),
                      source_date_epoch=resolve_source_date_epoch(context, source_date_epoch))

@@ -32,14 +32,17 @@ def _layer_json(p: LayerPair) -> dict[str, Any]:
             "a": _layer_side(p.a), "b": _layer_side(p.b)}
 
 
-def _platform_json(p: PlatformResult) -> dict[str, Any]:
+def _platform_json(p: PlatformResult, findings: tuple[Finding, ...] = ()) -> dict[str, Any]:
     def side(m: Any) -> dict[str, Any] | None:
         if m is None:
             return None
         return {"manifest": m.descriptor.digest, "config": m.config_descriptor.digest,
                 "media_type": m.descriptor.media_type, "layers": len(m.layers)}
 
+    # the platform's own verdict: a multi-platform check can differ on one platform only
+    differs = any(f.platform == p.platform for f in findings)
     return {"platform": p.platform, "role": p.role, "equal": p.equal, "merged": p.merged,
+            "verdict": "not-reproducible" if differs else "reproducible",
             "a": side(p.a), "b": side(p.b), "layers": [_layer_json(l) for l in p.layers]}
 
 
@@ -69,7 +72,7 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
         "platforms": len([p for p in result.platforms if p.role == "image"]),
         "merged_comparison": any(p.merged for p in result.platforms),
     }
-    doc["platforms"] = [_platform_json(p) for p in result.platforms]
+    doc["platforms"] = [_platform_json(p, tuple(fs)) for p in result.platforms]
     doc["findings"] = [f.to_json() for f in fs]
     doc["ignored"] = [{**f.to_json(), "reason": why} for f, why in result.ignored]
     if extra:
@@ -95,10 +98,11 @@ class BuildRecord(Protocol):
     daemon: str
     snapshotter: str
     duration: float
-    vary: Any  # repro.buildkit.Vary | None
+    variations: Sequence[Any]  # repro.buildkit.variations: what was applied to this build
+    varied: bool
 
 
-def build_document(results: Sequence[BuildRecord], vary: bool, epoch_source: str) -> dict[str, Any]:
+def build_document(results: Sequence[BuildRecord], epoch_source: str) -> dict[str, Any]:
     """The report's `build` object: the settings every build shared, and each build.
     `epoch_source`: where SOURCE_DATE_EPOCH came from (flag, repro.toml or git)."""
     first = results[0]
@@ -108,10 +112,10 @@ def build_document(results: Sequence[BuildRecord], vary: bool, epoch_source: str
         "source_date_epoch": first.source_date_epoch,
         "exporter": dict(first.exporter),
         "base_digests": dict(first.base_digests),
-        "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
+        "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
         "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
                     "snapshotter": r.snapshotter,
-                    "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
+                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
         "source_date_epoch_from": epoch_source,
     }
 

@@ -7,9 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.buildkit_fixtures import buildkit_tools  # noqa: F401  (fixture)
-from tests.buildkit_fixtures import base_image  # noqa: F401  (fixture)
-from tests.remote_fixtures import Certs, tls_certs, tls_daemons  # noqa: F401  (fixtures)
+from tests.remote_fixtures import Certs
 
 pytestmark = pytest.mark.buildkit
 
