@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Mapping
 
-from repro.report.document import sections
+from repro.report.document import sections, unknown_count
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d232a}
@@ -95,7 +95,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
     kinds = ", ".join(f"{n} {escape(k)}" for k, n in s["by_kind"].items())
     verdict = ("Reproducible: the two images are identical" + (" under the policy below" if s["ignored"] else "")
                if ok else f"Not reproducible: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds}), "
-               f"{s['by_cause'].get('unexplained', 0)} unexplained")
+               f"{unknown_count(s)} unknown")
     parts.append(f'<div class="verdict {"ok" if ok else "bad"}" id=verdict><strong>{verdict}</strong></div>')
     parts.append("<table><tr><th></th><th>image</th><th>kind</th><th>digest</th></tr>")
     for side, i in zip("AB", (a, b)):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Mapping
 
+from repro.report.document import unknown_count
+
 
 def _cell(v: Any, width: int = 48) -> str:
     if isinstance(v, bool):
@@ -51,7 +53,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     else:
         kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
-                   f"{s['by_cause'].get('unexplained', 0)} unexplained.")
+                   f"{unknown_count(s)} unknown.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
             f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
             f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]

@@ -6,7 +6,7 @@ import datetime as _dt
 import re
 from typing import Any, Mapping
 
-from repro.report.document import sections
+from repro.report.document import sections, unknown_count
 
 _WIDTH = 60
 
@@ -135,9 +135,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
     if doc["verdict"] == "reproducible":
         out.append(f"REPRODUCIBLE: no differences{ign}")
     else:
-        unexplained = s["by_cause"].get("unexplained", 0)
+        unknown = unknown_count(s)  # shown whenever there are any, also when all are unknown
         out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
-                   + (f", {unexplained} unexplained" if unexplained and unexplained != s["findings"] else "") + ign)
+                   + (f", {unknown} unknown" if unknown else "") + ign)
     return "\n".join(_CONTROL.sub(_escape, line) for line in out) + "\n"
 
 
