@@ -1,4 +1,10 @@
-"""Write files so that a reader never sees a partial one: temp name beside it, fsync, rename."""
+"""Write files so that a reader never sees a partial one: temp name beside it, fsync, rename.
+
+Outputs get the modes any other program's outputs get (0666 / 0777 less the umask): the
+temp file behind them is created private by mkstemp, and a report that only its creator
+can read is no use to the CI step that uploads it as another user. Temp dirs of our own
+stay private.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,46 @@ import tempfile
 from typing import BinaryIO, Iterator
 
 from repro.errors import InputError
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux tells (/proc, thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def file_mode() -> int:
+    """The mode open(2) would give a new output file: 0666 less the umask."""
+    return 0o666 & ~umask()
+
+
+def dir_mode() -> int:
+    """The mode mkdir(2) would give a new output directory: 0777 less the umask."""
+    return 0o777 & ~umask()
+
+
+def publish_mode(path: str) -> None:
+    """Give a file or directory made private by mkstemp/mkdtemp the usual output mode,
+    before it is renamed into place."""
+    os.chmod(path, dir_mode() if os.path.isdir(path) else file_mode())
+
+
+def make_output_dir(path: str, option: str) -> None:
+    """Create the directory an option names (parents too), or InputError naming it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{option} {path}: cannot create the directory: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: directory is not writable")
 
 
 @contextlib.contextmanager
@@ -23,6 +69,7 @@ def atomic_open(path: str) -> Iterator[BinaryIO]:
         raise InputError(f"cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), file_mode())
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -18,9 +18,10 @@ from typing import Any, Mapping
 import click
 
 from repro import BUILDKIT_VERSION, __version__
-from repro.cli_options import (apply_config, build_options, build_spec, config_options, epoch_source,
+from repro.cli_options import (Choice, apply_config, build_options, build_spec, config_options, epoch_source,
                                is_quiet, limit_options, make_limits, make_registry, progress_display,
-                               quiet_option, registry_options, report_options, report_options_for_check)
+                               quiet_option, registry_options, report_options, report_options_for_check,
+                               make_tls, tls_options)
 from repro.errors import InputError, ReproError
 from repro.pipeline import compare, emit, open_images
 
@@ -88,7 +89,7 @@ def diff(image_a: str, image_b: str, platform: str | None, semantic: bool, ignor
 @cli.command()
 @click.argument("image")
 @click.option("--files", is_flag=True, help="List every entry of every layer.")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--format", "fmt", type=Choice(("text", "json")), default="text", show_default=True)
 @limit_options
 @registry_options
 def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
@@ -103,7 +104,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
         doc = inspect_image(img, files=files, max_entries=limits.max_entries_per_layer)
     if fmt == "json":
         import json
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         click.echo(render_inspect(doc), nl=False)
 
@@ -121,6 +122,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
 @click.option("--addr", default=None, metavar="ADDR",
               help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
                    "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+@tls_options
 @click.option("--builder", "builder", default="buildctl", show_default=True, metavar="buildctl|buildx[:NAME]",
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
@@ -138,6 +140,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     from repro.buildkit import build as run_build
 
     registry = make_registry(opts)
+    tls = make_tls(opts)
     if output is None and push is None:
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
@@ -150,7 +153,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     if builder != "buildctl":
         result = _build_with_buildx(spec, output, builder, addr, push, progress)
     else:
-        result = run_build(spec, output, addr=addr, progress=progress, push=target)
+        result = run_build(spec, output, addr=addr, progress=progress, push=target, tls=tls)
     where = " and ".join(x for x in (result.path, result.pushed) if x)
     if not is_quiet():
             click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
@@ -166,10 +169,12 @@ def _build_with_buildx(spec: Any, output: str | None, builder: str, addr: str | 
     name = buildx.parse_builder(builder)
     if addr or push or output is None:
         raise InputError(f"--builder {builder} writes an OCI tarball with -o; --addr and --push are for buildctl")
+    from repro.buildkit import run_build
+
     bx = buildx.find_buildx()
     target = buildx.resolve_builder(bx, name or "")
     _warn_version(target.buildkit_version, target.describe())
-    return buildx.build_buildx(spec, output, target, bx=bx, progress=progress)
+    return run_build(buildx.BuildxBackend(bx, target), spec, output, progress=progress)
 
 
 def _warn_version(version: str, who: str) -> None:
@@ -202,6 +207,7 @@ def _push_target(ref: str, registry: Any) -> Any:
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
                    "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@tls_options
 @click.option("--builder", "builders", multiple=True, metavar="buildctl|buildx[:NAME]",
               help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
                    "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
@@ -242,6 +248,7 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     registry = make_registry(opts)
     limits = make_limits(opts)
+    tls = make_tls(opts)
     spec = build_spec(context, opts)
     tools = find_buildkit() if not builders or "buildctl" in builders else None
     quiet = is_quiet()
@@ -252,11 +259,13 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         # on a terminal, parallel builds show one status line instead of interleaved logs
         sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
         if keep:
-            os.makedirs(keep, exist_ok=True)
+            from repro.atomic import make_output_dir
+
+            make_output_dir(keep, "--keep")
             out_dir = keep
         else:
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
-        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools,
+        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools, tls=tls,
                              builders=builders, stderr=sink,
                              on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
         display.clear()
@@ -340,7 +349,7 @@ def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--format", "fmt", type=Choice(("text", "json")), default="text", show_default=True)
 def doctor(fmt: str) -> None:
     """Check that this machine can run repro's builds (BuildKit, runc, rootlesskit, namespaces).
 
@@ -361,8 +370,29 @@ def doctor(fmt: str) -> None:
     sys.exit(0 if all(c.ok for c in checks) else 2)
 
 
+@cli.command("install-buildkit")
+@quiet_option
+def install_buildkit() -> None:
+    """Build the pinned BuildKit (buildctl + buildkitd) from the Go module proxy into
+    repro's tools dir ($REPRO_TOOLS_DIR, else ~/.cache/repro/tools); nothing to do when it
+    is already there. Needs Go. Prints the binaries' directory on stdout.
+
+    The daemons also need Debian's runc (and, when not root, rootlesskit and uidmap):
+    `repro doctor` checks everything.
+    """
+    from repro.buildkit.install import install_buildkit as run_install, missing_packages
+
+    say = (lambda s: None) if is_quiet() else (lambda s: click.echo(f"repro: {s}", err=True))
+    where = run_install(log=say)
+    missing = missing_packages()
+    if missing:
+        click.echo(f"repro: warning: the daemons also need Debian's {', '.join(missing)}: "
+                   f"apt-get install {' '.join(missing)}", err=True)
+    click.echo(where)
+
+
 @cli.command()
-@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+@click.argument("shell", type=Choice(("bash", "zsh", "fish")), metavar="SHELL")
 def completion(shell: str) -> None:
     """Print the shell completion script for SHELL (click's).
 
@@ -388,8 +418,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(rv if isinstance(rv, int) else 0)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:
+        click.echo(f"repro: error: {usage_line(e, args)}", err=True)
+        sys.exit(2)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"repro: error: {_one_line(e.format_message())}", err=True)
         sys.exit(2)
     except click.Abort:
         click.echo("repro: error: interrupted", err=True)
@@ -422,6 +455,23 @@ def main(argv: list[str] | None = None) -> None:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_DID_YOU_MEAN = re.compile(r"\.?\s*\(?(Did you mean [^?]*\?)\)?\s*$")
+
+
+def usage_line(e: click.UsageError, args: list[str] | None = None) -> str:
+    """A click usage error as one line, as git and skopeo print them: which command, what
+    is wrong, the nearest valid spelling, where the help is. No usage block."""
+    msg = _one_line(e.format_message()).rstrip(".")
+    m = _DID_YOU_MEAN.search(msg)
+    if m:
+        hint = m.group(1)
+        msg = msg[:m.start()].rstrip(".") + f" ({hint[0].lower()}{hint[1:]})"
+    msg = msg[:1].lower() + msg[1:]
+    path = e.ctx.command_path if e.ctx is not None else "repro"
+    if path == "repro":  # some parser errors carry no context: name the command from argv
+        path += next((" " + a for a in args or () if a in cli.commands), "")
+    sub = path.split(" ", 1)[1] + ": " if " " in path else ""
+    return f"{sub}{msg}; see '{path} --help'"
 
 
 def _one_line(msg: str) -> str:

@@ -7,6 +7,7 @@ functions turn the parsed values into the records the library takes.
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Callable, Mapping
 
@@ -15,6 +16,21 @@ import click
 from repro.errors import InputError
 
 FORMATS = ("text", "json", "markdown", "html", "junit")
+
+
+class Choice(click.Choice):
+    """click.Choice whose error names the nearest choice: `--format jsn` says "did you
+    mean 'json'?", as click already does for a mistyped option or command. Every choice
+    option of repro uses it (a test walks the commands)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as e:
+            near = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.5)
+            if near:
+                e.message = f"{e.message.rstrip('.')}. Did you mean {near[0]!r}?"
+            raise
 
 
 def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,7 +43,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "format, image-name annotations, attestations); what was ignored is listed in the report."),
         click.option("--ignore", "ignore", multiple=True, metavar="GLOB",
                      help="Do not count differences in paths matching GLOB (repeatable); listed in the report."),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+        click.option("--format", "fmt", type=Choice(FORMATS), default="text", show_default=True,
                      help="Report format."),
         click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
                      help="Write the report to FILE (atomically) instead of stdout."),
@@ -181,8 +197,9 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False), default=None,
                      help="Dockerfile (default: CONTEXT/Dockerfile)."),
         click.option("--target", default=None, help="Build this stage."),
-        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[/VARIANT]",
-                     help="Build for this platform (repeatable)."),
+        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,OS/ARCH...]",
+                     help="Build for these platforms (comma-separated or repeated); check compares each platform "
+                          "and gives a verdict per platform and overall."),
         click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."),
         click.option("--build-context", "build_contexts", multiple=True, metavar="NAME=VALUE",
                      help="Named context: a directory, docker-image://REF or "
@@ -194,12 +211,39 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--source-date-epoch", "source_date_epoch", default=None, metavar="N",
                      help="SOURCE_DATE_EPOCH (default: the context's last git commit time; the environment "
                           "variable is not read implicitly)."),
-        click.option("--progress", type=click.Choice(("auto", "plain", "tty", "quiet")), default="auto",
+        click.option("--progress", type=Choice(("auto", "plain", "tty", "quiet")), default="auto",
                      show_default=True, help="BuildKit progress on stderr."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--tlscacert/--tlscert/--tlskey/--tlsservername: buildctl's client TLS for tcp:// daemons (--addr)."""
+    opts = [
+        click.option("--tlscacert", "tlscacert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="CA certificate that signed the tcp:// daemons' certificates (--addr)."),
+        click.option("--tlscert", "tlscert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Client certificate for tcp:// daemons with mutual TLS."),
+        click.option("--tlskey", "tlskey", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Key of the client certificate."),
+        click.option("--tlsservername", "tlsservername", default=None, metavar="NAME",
+                     help="Server name the daemons' certificates are checked against (default: the address's host)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def make_tls(opts: dict[str, Any]) -> Any:
+    """The ClientTLS from the --tls* options (None when none was given), removing them from `opts`."""
+    from repro.buildkit.buildctl import ClientTLS
+
+    tls = ClientTLS(opts.pop("tlscacert", None), opts.pop("tlscert", None), opts.pop("tlskey", None),
+                    opts.pop("tlsservername", None))
+    tls.validate()
+    return tls or None
 
 
 _BUILD_KEYS = ("dockerfile", "target", "platforms", "build_args", "build_contexts", "secrets", "ssh",
@@ -218,7 +262,9 @@ def build_spec(context: str, opts: Mapping[str, Any]) -> Any:
         opts.get(k) for k in _BUILD_KEYS)
     if not os.path.isdir(context):
         raise InputError(f"build context {context} is not a directory")
-    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=tuple(platforms or ()),
+    # --platform a,b as buildx takes it, or repeated
+    platforms = tuple(dict.fromkeys(p.strip() for v in platforms or () for p in v.split(",") if p.strip()))
+    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=platforms,
                      build_args=tuple(build_args or ()), build_contexts=tuple(build_contexts or ()),
                      secrets=tuple(secrets or ()), ssh=tuple(ssh or ()),
                      source_date_epoch=resolve_source_date_epoch(context, source_date_epoch))

@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 
 from repro.diff.engine import DiffResult
 from repro.diff.finding import Finding
+from repro.atomic import publish_mode
 from repro.errors import InputError
 from repro.oci.layer_index import iter_entries
 from repro.oci.model import Image, LayerRef
@@ -83,6 +84,7 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], d
         raise InputError(f"--report-dir {directory}: parent directory {parent} does not exist")
     try:
         work = tempfile.mkdtemp(prefix=os.path.basename(target) + ".partial-", dir=parent)
+        publish_mode(work)  # mkdtemp makes it 0700: the report dir gets the usual mode
     except OSError as e:
         raise InputError(f"--report-dir {directory}: cannot create: {e.strerror or e}") from None
     try:

@@ -6,9 +6,10 @@ import datetime as _dt
 import stat
 from typing import Any, Mapping
 
-from repro.diff.finding import printable
+from repro.diff.finding import jsonable, printable
 from repro.oci.layer_index import iter_entries
 from repro.oci.model import Image, thaw
+from repro.report.escape import controls
 
 _TYPE_CHAR = {"file": "-", "dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p",
               "whiteout": "w", "opaque": "o"}
@@ -41,7 +42,7 @@ def inspect_image(img: Image, *, files: bool = False, max_entries: int = 1_000_0
                     ld["entries"] = [_entry_json(e) for e, _ in iter_entries(stream, max_entries=max_entries)]
             entry["layers"].append(ld)
         doc["manifests"].append(entry)
-    return doc
+    return jsonable(doc)
 
 
 def _entry_json(e: Any) -> dict[str, Any]:
@@ -89,4 +90,6 @@ def render_inspect(doc: Mapping[str, Any]) -> str:
                 link = f" -> {e['linkname']}" if e.get("linkname") else ""
                 out.append(f"    {_TYPE_CHAR.get(e['type'], '?')}{stat.filemode(int(e['mode'], 8))[1:]} "
                            f"{e['uid']:>5}/{e['gid']:<5} {e['size']:>10} {_when(e['mtime'])} {e['path']}{link}")
-    return "\n".join(out) + "\n"
+    # names, labels, history and annotations come from the image: no newline or escape
+    # sequence of theirs reaches the terminal (repro/report/escape.py)
+    return "\n".join(controls(line) for line in out) + "\n"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: `repro check` on an example context with a
 # nondeterministic step, on two fresh ephemeral BuildKit daemons. Exits 1 (not reproducible).
+# Installs only what the main job needs (scripts/setup-runtime.sh), not the test tools.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$here/setup.sh" || exit 2
+source "$here/setup-runtime.sh" || exit 2
 cd "$(dirname "$here")"
 ctx="${1:-testdata/contexts/clock-in-file}"
 # The offline base image (busybox-static as an OCI layout): no registry is needed.

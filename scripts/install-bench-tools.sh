@@ -6,7 +6,8 @@
 #   $TOOLS/diffoci/v0.1.8/bin/diffoci
 #   $TOOLS/diffoscope/332/venv/bin/diffoscope
 # with TOOLS=${REPRO_TOOLS_DIR:-${XDG_CACHE_HOME:-~/.cache}/repro/tools}.
-# The last two lines of stdout are the two executables (diffoci first).
+# The last lines of stdout are the executables (diffoci first). With arguments, only the
+# tools named (`diffoci`, `diffoscope`) are installed: scripts/setup.sh wants diffoscope only.
 #
 # What we found out (diffoci v0.1.8 source, read from the module cache after
 # `go mod download github.com/reproducible-containers/diffoci@v0.1.8`):
@@ -61,6 +62,18 @@ PYTHON="${PYTHON:-python3}"
 
 log() { echo "install-bench-tools: $*" >&2; }
 
+want_diffoci=1 want_diffoscope=1
+if [ $# -gt 0 ]; then
+  want_diffoci=0 want_diffoscope=0
+  for t in "$@"; do
+    case "$t" in
+      diffoci) want_diffoci=1 ;;
+      diffoscope) want_diffoscope=1 ;;
+      *) log "unknown tool $t (diffoci, diffoscope)"; exit 2 ;;
+    esac
+  done
+fi
+
 # --- Debian packages: GNU time (optional, handy for cross-checks), and what diffoscope calls.
 need=()
 command -v gzip >/dev/null || need+=(gzip)
@@ -73,7 +86,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 apt_install ${need[@]+"${need[@]}"}
 
 # --- diffoci
-if [ -x "$DIFFOCI_BIN" ] && "$DIFFOCI_BIN" --version 2>/dev/null | grep -q " $DIFFOCI_VERSION\$"; then
+if [ "$want_diffoci" = 0 ]; then
+  :
+elif [ -x "$DIFFOCI_BIN" ] && "$DIFFOCI_BIN" --version 2>/dev/null | grep -q " $DIFFOCI_VERSION\$"; then
   log "diffoci $DIFFOCI_VERSION already in $DIFFOCI_BIN"
 else
   command -v go >/dev/null || { log "go is needed to install diffoci $DIFFOCI_VERSION"; exit 1; }
@@ -93,7 +108,9 @@ else
 fi
 
 # --- diffoscope, in its own venv so it never touches the project's environment.
-if [ -x "$DIFFOSCOPE_VENV/bin/diffoscope" ] \
+if [ "$want_diffoscope" = 0 ]; then
+  :
+elif [ -x "$DIFFOSCOPE_VENV/bin/diffoscope" ] \
     && [ "$("$DIFFOSCOPE_VENV/bin/diffoscope" --version 2>/dev/null)" = "diffoscope $DIFFOSCOPE_VERSION" ] \
     && "$DIFFOSCOPE_VENV/bin/python" -c "import tlsh, magic, libarchive" 2>/dev/null; then
   log "diffoscope $DIFFOSCOPE_VERSION already in $DIFFOSCOPE_VENV"
@@ -108,5 +125,5 @@ else
   log "installed $("$DIFFOSCOPE_VENV/bin/diffoscope" --version) into $DIFFOSCOPE_VENV"
 fi
 
-echo "$DIFFOCI_BIN"
-echo "$DIFFOSCOPE_VENV/bin/diffoscope"
+[ "$want_diffoci" = 0 ] || echo "$DIFFOCI_BIN"
+[ "$want_diffoscope" = 0 ] || echo "$DIFFOSCOPE_VENV/bin/diffoscope"

@@ -1,5 +1,5 @@
-"""Builds through `docker buildx build` on a named buildx builder, behind the same
-BuildResult as the buildctl path.
+"""The buildx backend: builds through `docker buildx build` on a named buildx builder,
+behind the same backend protocol (repro.buildkit.backend) as buildctl.
 
 Teams that build with buildx already have a builder (`docker buildx create`, GitHub's
 setup-buildx-action, a Kubernetes builder): `repro check --builder buildx:NAME` builds on
@@ -15,7 +15,7 @@ daemon: `docker buildx create --driver remote unix:///path/buildkitd.sock`.
 
 buildx reads the builder's state from $DOCKER_CONFIG (default ~/.docker) like any docker
 command; repro only reads it. Builds sharing one builder run one after the other (see
-build_many): one BuildKit's solver could otherwise merge them.
+repro.buildkit.orchestrator): one BuildKit's solver could otherwise merge them.
 """
 
 from __future__ import annotations
@@ -26,19 +26,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import Hashable
 
 from repro import BUILDKIT_VERSION
-from repro.buildkit.spec import BuildSpec, context_args, resolve_oci_layout, validate_spec
-from repro.buildkit.vary import Vary
+from repro.buildkit.backend import BuilderInfo, Invocation, Workspace, output_option
+from repro.buildkit.runner import ClientRun
+from repro.buildkit.spec import BuildSpec, ContextArgs, Push, split_oci_layout_ref
 from repro.errors import BuildError, InputError, ToolMissing
-
-if TYPE_CHECKING:
-    from repro.buildkit.build import BuildResult, Cancel
 
 BUILDX_VERSION = "v0.36.1"  # the release that vendors BuildKit v0.32.2; scripts/install-buildx.sh
 INSTALL_HINT = ("run scripts/install-buildx.sh (builds buildx from the Go module proxy and links it as a docker "
@@ -186,28 +182,25 @@ def _inspect_version(text: str) -> str:
     return ""
 
 
-def buildx_context_args(build_contexts: tuple[str, ...]) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """`--build-context` arguments for buildx, and the base digests and sources they pin.
-
-    Validation and digests come from the buildctl path (context_args), so both pin the
-    same bases; an oci-layout tag is passed to buildx already resolved to its digest."""
-    ctx = context_args(build_contexts)  # raises InputError for bad values, resolves tags
+def buildx_context_args(contexts: ContextArgs) -> list[str]:
+    """`--build-context` arguments for buildx from the contexts the buildctl path
+    validated and pinned (context_args), so both pin the same bases; an oci-layout tag
+    is passed to buildx already resolved to its digest."""
     args: list[str] = []
-    for name, value in ctx.sources:
+    digests = dict(contexts.base_digests)
+    for name, value in contexts.sources:
         if value.startswith("oci-layout://"):
-            path, digest = resolve_oci_layout(value[len("oci-layout://"):])
-            value = f"oci-layout://{path}@{digest}"
+            path = split_oci_layout_ref(value[len("oci-layout://"):])[0]
+            value = f"oci-layout://{os.path.abspath(path)}@{digests[name]}"
         elif "://" not in value:
             value = os.path.abspath(value)
         args += ["--build-context", f"{name}={value}"]
-    return args, dict(ctx.base_digests), dict(ctx.sources)
+    return args
 
 
 def buildx_argv(bx: Buildx, builder: BuildxBuilder, spec: BuildSpec, context: str, dockerfile: str,
                 ctx_args: list[str], exporter: dict[str, str], dest: str, meta_path: str, mode: str) -> list[str]:
-    from repro.buildkit.build import _csv_field
-
-    output = ",".join(_csv_field(f"{k}={v}") for k, v in [("type", "oci"), ("dest", dest), *exporter.items()])
+    output = output_option([("type", "oci"), ("dest", dest), *exporter.items()])
     argv = [bx.docker, "buildx", "build", "--builder", builder.name, "--progress", mode,
             "--file", dockerfile, "--build-arg", f"SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
     for arg in spec.build_args:
@@ -221,55 +214,45 @@ def buildx_argv(bx: Buildx, builder: BuildxBuilder, spec: BuildSpec, context: st
         argv += ["--secret", secret]
     for ssh in spec.ssh:
         argv += ["--ssh", ssh]
-    argv += ["--no-cache", "--provenance=false", "--sbom=false", "--output", output, "--metadata-file", meta_path,
-             context]
+    if spec.no_cache:
+        argv.append("--no-cache")
+    argv += ["--provenance=false", "--sbom=false", "--output", output, "--metadata-file", meta_path, context]
     return argv
 
 
-def build_buildx(spec: BuildSpec, out_tar: str, builder: BuildxBuilder, *, bx: Buildx | None = None,
-                 progress: str = "auto", vary: Vary | None = None, label: str = "", stderr: IO[str] | None = None,
-                 cancel: Cancel | None = None) -> BuildResult:
-    """Build `spec` once on the buildx `builder` into the OCI tarball `out_tar`
-    (written atomically). Same settings, errors and result as repro.buildkit.build."""
-    from repro.buildkit.build import (PROGRESS_MODES, BuildResult, _build_error_text, _run_buildctl, finish_output,
-                                      prepare_workspace, progress_mode)
+@dataclass
+class BuildxBackend:
+    """`docker buildx build` on one buildx builder (resolved with resolve_builder)."""
 
-    if progress not in PROGRESS_MODES:
-        raise InputError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, not {progress!r}")
-    validate_spec(spec)
-    bx = bx or find_buildx()
-    out_tar = os.path.abspath(out_tar)
-    if not os.path.isdir(os.path.dirname(out_tar)):
-        raise InputError(f"cannot write {out_tar}: directory {os.path.dirname(out_tar)} does not exist")
-    ctx_args, base_digests, sources = buildx_context_args(spec.build_contexts)
-    exporter = spec.exporter_options()
-    with contextlib.ExitStack() as stack:
-        _, context, dockerfile, part, meta_path = prepare_workspace(stack, spec, out_tar, vary)
-        sink = stderr or sys.stderr
-        mode = progress_mode(progress, label, sink)
-        argv = buildx_argv(bx, builder, spec, context, dockerfile, ctx_args, exporter, part, meta_path,
-                           "rawjson" if mode == "rawjson" else mode)
-        if vary is not None and vary.delay > 0:
-            time.sleep(vary.delay)
-        if cancel is not None and cancel.fired:
-            raise BuildError("build cancelled")
-        started = time.monotonic()
+    bx: Buildx
+    builder: BuildxBuilder
+    tool: str = "docker buildx"
+
+    def describe(self) -> BuilderInfo:
+        b = self.builder
+        return BuilderInfo(name=f"buildx:{b.name}", driver=b.driver, daemon=b.describe(),
+                           buildkit_version=b.buildkit_version, addr=b.endpoint, snapshotter=b.snapshotter)
+
+    def serial_key(self) -> Hashable:
+        return ("buildx", self.builder.name)
+
+    def invocation(self, spec: BuildSpec, contexts: ContextArgs, ws: Workspace, mode: str,
+                   push: Push | None) -> Invocation:
+        if push is not None:
+            raise InputError(f"--builder buildx:{self.builder.name} writes an OCI tarball with -o; "
+                             "--push is for buildctl")
+        if ws.part is None:
+            raise InputError(f"--builder buildx:{self.builder.name} needs an output tarball (-o)")
+        argv = buildx_argv(self.bx, self.builder, spec, ws.context, ws.dockerfile, buildx_context_args(contexts),
+                           spec.exporter_options(), ws.part, ws.metadata, mode)
         # no git labels or provenance in the metadata file: nothing in the build may depend on them
-        env = {"BUILDX_GIT_LABELS": "", "BUILDX_METADATA_PROVENANCE": "disabled",
-               "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}
-        code, lines = _run_buildctl(argv, progress, label, sink, cancel, env, tool="docker buildx")
-        duration = time.monotonic() - started
-        if code != 0:
-            err = BuildError(f"build on buildx builder {builder.name} failed: {_build_error_text(code, lines)}")
-            err.output_tail = lines  # type: ignore[attr-defined]
-            raise err
-        metadata = finish_output(meta_path, part, out_tar, "docker buildx")
-    return BuildResult(
-        path=out_tar, buildkit_version=builder.buildkit_version, source_date_epoch=int(spec.source_date_epoch or 0),
-        exporter=exporter, metadata=metadata, addr=builder.endpoint, daemon=builder.describe(),
-        base_digests=base_digests, duration=duration, snapshotter=builder.snapshotter, vary=vary,
-        context=context if vary is not None else os.path.abspath(spec.context), build_contexts=sources,
-        builder=f"buildx:{builder.name}", driver=builder.driver)
+        return Invocation(argv, _env({"BUILDX_GIT_LABELS": "", "BUILDX_METADATA_PROVENANCE": "disabled",
+                                      "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}))
+
+    def failure(self, run: ClientRun) -> BuildError:
+        err = BuildError(f"build on buildx builder {self.builder.name} failed: {run.error_text()}")
+        err.output_tail = run.lines  # type: ignore[attr-defined]
+        return err
 
 
 def version_warning(builder: BuildxBuilder) -> str | None:
@@ -326,5 +309,5 @@ def _plugin_path(bx: Buildx) -> str | None:
     return None
 
 
-__all__ = ["BUILDX_VERSION", "Buildx", "BuildxBuilder", "DOCKER_DRIVER_HINT", "build_buildx", "buildx_argv",
+__all__ = ["BUILDX_VERSION", "Buildx", "BuildxBackend", "BuildxBuilder", "DOCKER_DRIVER_HINT", "buildx_argv",
            "find_buildx", "parse_builder", "remote_builder", "resolve_builder", "version_warning"]

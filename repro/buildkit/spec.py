@@ -1,4 +1,4 @@
-"""What to build (`BuildSpec`) and how its inputs become buildctl arguments.
+"""What to build (`BuildSpec`, `Push`) and how its inputs become buildctl arguments.
 
 Everything here is pure except reading a context's git commit time and an OCI layout's
 index.json: no daemon, no build.
@@ -26,13 +26,24 @@ _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
+class Push:
+    """Also push the image with the image exporter (same reproducibility options).
+    `name`: HOST/REPO:TAG; `insecure`: plain HTTP or unverified TLS (registry.insecure)."""
+
+    name: str
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
 class BuildSpec:
     """One build's inputs. Tuples keep it hashable and its order the user's order.
 
     build_args: "K=V"; build_contexts: "NAME=VALUE" in buildx's forms (a directory,
     `docker-image://REF`, `oci-layout://PATH[:TAG|@sha256:DIGEST]`, or any other URL
     BuildKit understands); secrets / ssh: buildctl's `--secret` / `--ssh` values;
-    exporter: extra `key=value` options for the OCI exporter, overriding the defaults.
+    exporter: extra `key=value` options for the OCI exporter, overriding the defaults;
+    no_cache: False only for a build that should reuse what its daemon already built
+    (a later `--target` build on a daemon still running); an honest check never sets it.
     """
 
     context: str = "."
@@ -46,6 +57,7 @@ class BuildSpec:
     source_date_epoch: int | None = None
     compression: str = "gzip"
     exporter: tuple[str, ...] = ()
+    no_cache: bool = True
 
     def exporter_options(self) -> dict[str, str]:
         """The OCI exporter options (without `type` and `dest`), defaults first."""
@@ -220,6 +232,9 @@ def validate_spec(spec: BuildSpec) -> None:
             raise InputError(f"--build-arg {arg!r} is not K=V")
         if key == "SOURCE_DATE_EPOCH":
             raise InputError("give SOURCE_DATE_EPOCH with --source-date-epoch, not as a --build-arg")
+    from repro.buildkit.secrets import check_sources
+
+    check_sources(spec.secrets, spec.ssh)
     for name in (spec.target,):
         if name is not None and not _NAME_RE.match(name):
             raise InputError(f"--target {name!r} is not a stage name")

@@ -1,7 +1,7 @@
 """Find the pinned BuildKit binaries (buildctl + buildkitd) and the helpers the daemons need.
 
 Search order: `buildctl`/`buildkitd` on PATH when both report the pinned version, else
-the cache dir that scripts/install-buildkit.sh fills
+the cache dir that `repro install-buildkit` (repro/buildkit/install.py) fills
 (`$REPRO_TOOLS_DIR` or `$XDG_CACHE_HOME/repro/tools`, then `buildkit/<version>/bin`).
 A wrong version on PATH is not used: digests depend on the BuildKit version
 (cause `builder-version`), so a verifier that silently used another one would lie.
@@ -20,7 +20,7 @@ from repro import BUILDKIT_VERSION
 from repro.errors import ToolMissing
 
 INSTALL_HINT = (
-    "run scripts/install-buildkit.sh (builds it from the Go module proxy), or unpack "
+    "run `repro install-buildkit` (builds it from the Go module proxy), or unpack "
     f"https://github.com/moby/buildkit/releases/download/{BUILDKIT_VERSION}/"
     f"buildkit-{BUILDKIT_VERSION}.linux-amd64.tar.gz and put its bin/ on PATH"
 )

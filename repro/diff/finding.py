@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -29,6 +31,10 @@ class Finding:
     cause: str | None = None  # cause id from the catalogue (repro/explain), None = unexplained
     hint: str | None = None
     detail: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # `check --bisect`: the variations whose experiment builds reproduce this finding
+    # (names from repro.buildkit.variations); () = it differs with no variation at all;
+    # None = not attributed (no --bisect, or not a check)
+    provoked_by: tuple[str, ...] | None = None
 
     def with_(self, **changes: Any) -> "Finding":
         return replace(self, **changes)
@@ -38,34 +44,48 @@ class Finding:
         for name in ("platform", "layer", "instruction", "path"):
             v = getattr(self, name)
             if v is not None:
-                out[name] = _plain(v)
-        out["a"] = _plain(self.a)
-        out["b"] = _plain(self.b)
+                out[name] = jsonable(v)
+        out["a"] = jsonable(self.a)
+        out["b"] = jsonable(self.b)
         if self.cause is not None:
             out["cause"] = self.cause
         if self.hint is not None:
             out["hint"] = self.hint
-        out["detail"] = _plain(self.detail)
+        out["detail"] = jsonable(self.detail)
         return out
 
 
-def _plain(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """JSON-ready and encodable: keys and strings printable, bytes decoded with escapes, and
+    a non-finite float (which strict JSON cannot spell) as its name."""
     if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {printable(str(k)): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, bytes):
-        return obj.decode("utf-8", "backslashreplace")
+        return printable(obj.decode("utf-8", "surrogateescape"))
     if isinstance(obj, str):
         return printable(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
     return obj
 
 
 def printable(s: str) -> str:
-    """A name from a tar may hold bytes that are not UTF-8 (kept as surrogates): show them
-    as \\xNN escapes so JSON and terminals stay valid."""
+    """A string that encodes as UTF-8. A name from a tar may hold bytes that are not UTF-8
+    (kept as surrogate escapes, U+DC80-U+DCFF): they become `\\xNN`. Any other lone
+    surrogate (JSON can spell one, `"\\ud800"`) becomes `\\ud800`. Everything else is kept:
+    escaping control characters is each renderer's job (repro/report/escape.py)."""
     try:
         s.encode("utf-8")
         return s
     except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return _SURROGATE.sub(_surrogate, s)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\u{c:04x}"

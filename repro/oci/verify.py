@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from typing import Any, BinaryIO, Callable
 
 from repro.errors import FormatError, IntegrityError
@@ -147,14 +148,35 @@ def read_limited(raw: BinaryIO, limit: int) -> bytes:
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """Parse a JSON document; FormatError naming `what` for anything that is not JSON."""
+    """Parse a JSON document; FormatError naming `what` for anything that is not JSON.
+
+    Strict RFC 8259, as Go's encoding/json (and so every registry and runtime) reads it:
+    `NaN`, `Infinity` and numbers too large for a double (`1e999`) are refused, since they
+    could not be written back into a strict JSON report."""
     try:
         text = data.decode("utf-8")
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except UnicodeDecodeError as e:
         raise FormatError(f"{what}: not UTF-8 JSON (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise FormatError(f"{what}: invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except _NotJSON as e:
+        raise FormatError(f"{what}: invalid JSON: {e}") from None
     except (ValueError, RecursionError) as e:
         # ValueError: integers past the digit limit; RecursionError: absurd nesting
         raise FormatError(f"{what}: invalid JSON: {type(e).__name__}") from None
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _not_json(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJSON(f"number {text[:40]} is out of range")
+    return value

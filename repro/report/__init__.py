@@ -13,7 +13,8 @@ from repro.report.text import render_text
 
 
 def render_json(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    # strict JSON (RFC 8259): build_report has made every value encodable and finite
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any, Mapping
 
 from repro.report.document import sections, unknown_count
+from repro.report.escape import controls
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d232a}
@@ -150,4 +151,5 @@ def render_html(doc: Mapping[str, Any]) -> str:
     tool = doc.get("tool", {})
     parts.append(f"<p class=hint>{escape(str(tool.get('name')))} {escape(str(tool.get('version')))} · "
                  f"schema {escape(doc['schema'])}</p></body></html>\n")
-    return "".join(parts)
+    # no raw control character reaches the page, whatever a name holds (repro/report/escape.py)
+    return controls("".join(parts), keep_newlines=True)

@@ -11,13 +11,15 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any, Mapping
 
+from repro.report.escape import controls
+
 
 def _line(f: Mapping[str, Any]) -> str:
-    what = f.get("path") or f["kind"]
+    what = controls(str(f.get("path") or f["kind"]))
     d = f.get("detail") or {}
-    key = f" {d['key']}" if "key" in d else ""
+    key = f" {controls(str(d['key']))}" if "key" in d else ""
     cause = f" [{f['cause']}]" if f.get("cause") else " [unexplained]"
-    return f"{what}: {f['field']}{key}: {f.get('a')!r} -> {f.get('b')!r}{cause}" + (
+    return f"{what}: {controls(f['field'])}{key}: {f.get('a')!r} -> {f.get('b')!r}{cause}" + (
         f"\n  hint: {f['hint']}" if f.get("hint") else "")
 
 
@@ -58,5 +60,12 @@ def render_junit(doc: Mapping[str, Any]) -> str:
             fail = ET.SubElement(tc, "failure", message=f"{len(fs)} difference(s): {', '.join(causes)}",
                                  type="not-reproducible")
             fail.text = "\n".join(_line(f) for f in fs)
+    for el in root.iter():
+        # names and values from an image: XML 1.0 cannot hold NUL, ESC and most of C0 at
+        # all, so every one is written as visible text (newlines of our own text stay)
+        if el.text:
+            el.text = controls(el.text, keep_newlines=True)
+        for k, v in el.attrib.items():
+            el.attrib[k] = controls(v)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -3,10 +3,12 @@ verdict first, a table per platform and layer, details collapsed."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any, Mapping
 
 from repro.report.document import unknown_count
+from repro.report.escape import controls
 
 
 def _cell(v: Any, width: int = 48) -> str:
@@ -20,14 +22,14 @@ def _cell(v: Any, width: int = 48) -> str:
         s = v if isinstance(v, str) else str(v)
     if len(s) > width:
         s = s[:width - 1] + "…"
-    return "`" + s.replace("`", "'").replace("|", "\\|").replace("\n", "⏎") + "`" if s != "—" else s
+    return "`" + s.replace("`", "'").replace("|", "\\|").replace("\n", "⏎").replace("\r", "⏎") + "`" if s != "—" else s
 
 
 def _esc(s: str) -> str:
     """Untrusted text (paths from an image) as plain Markdown: no emphasis, links, HTML or
     table breaks can be smuggled in."""
     s = s.replace("\n", " ").replace("\r", " ")
-    return "".join("\\" + c if c in "\\`*_[]<>|#!" else c for c in s)
+    return "".join("\\" + c if c in "\\`*_[]<>|#!~$&" else c for c in s)
 
 
 def _code(s: str) -> str:
@@ -93,19 +95,24 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         for l in p["layers"]:
             instr[(p["platform"], l["index"])] = l.get("instruction")
     for (plat, layer), fs in groups.items():
+        name = _esc(plat) if plat else "index"
         if layer == "head":
-            title = f"{plat or 'index'}: index, manifest and config"
+            title = f"{name}: index, manifest and config"
         elif layer is None:
-            title = f"{plat}: merged filesystem"
+            title = f"{name}: merged filesystem"
         else:
-            title = f"{plat}: layer {layer} — {_code(instr.get((plat, layer)) or '')}"
+            title = f"{name}: layer {layer} — {_code(instr.get((plat, layer)) or '')}"
         out += [f"### {title}", "", "| path / field | what | A | B | cause |", "|---|---|---|---|---|"]
         for f in fs:
             det = f.get("detail", {})
             if f["field"] == "history" and "index" in det:
                 what = f"history[{det['index']}]" + (f".{det['key']}" if "key" in det else "")
             else:
-                what = f["field"] + (f" `{det['key']}`" if "key" in det else "")
+                what = f["field"]
+            if "key" in det and f["field"] != "history":
+                what = _esc(what) + " " + _code(str(det["key"]))
+            else:
+                what = _esc(what)
             out.append(f"| {_cell(f.get('path') or f['kind'])} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
                        f"| {f.get('cause') or 'unexplained'} |")
         hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")]
@@ -117,7 +124,21 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 for key in ("diff", "diffoscope"):
                     d = f.get("detail", {}).get(key)
                     if isinstance(d, str):
-                        out += ["", "  ```diff", *["  " + l for l in d.splitlines()[:40]], "  ```"]
+                        lines = d.splitlines()[:40]
+                        fence = _fence(lines)
+                        out += ["", f"  {fence}diff", *["  " + l for l in lines], f"  {fence}"]
             out += ["", "</details>"]
         out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    # a name, label or file content cannot break a line, a table or a fence: every line
+    # is made of escaped text, and what the renderer joins with newlines is its own
+    return "\n".join(controls(line) for line in out).rstrip() + "\n"
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in `lines`: CommonMark closes a
+    fence only with one at least as long, so the content cannot close it."""
+    longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+_BACKTICKS = re.compile("`+")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from typing import Any, Mapping
 
 from repro.report.document import sections, unknown_count
+from repro.report.escape import controls, quoted
 
 _WIDTH = 60
 
@@ -100,7 +100,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
 
     for sec in plats:
         p = sec.platform
-        name = p["platform"] + (" (attestation)" if p["role"] == "attestation" else "")
+        name = quoted(p["platform"]) + (" (attestation)" if p["role"] == "attestation" else "")
         out.append("")
         if p["equal"]:
             out.append(f"{name}: identical ({p['a']['manifest'][:19]})")
@@ -138,13 +138,6 @@ def render_text(doc: Mapping[str, Any]) -> str:
         unknown = unknown_count(s)  # shown whenever there are any, also when all are unknown
         out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
                    + (f", {unknown} unknown" if unknown else "") + ign)
-    return "\n".join(_CONTROL.sub(_escape, line) for line in out) + "\n"
-
-
-# Paths, instructions and file contents come from images: a newline must not forge a
-# report line, nor an escape sequence reach the terminal (tab is left alone).
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def _escape(m: re.Match[str]) -> str:
-    return f"\\x{ord(m.group()):02x}"
+    # Paths, instructions and file contents come from images: a newline must not forge a
+    # report line, nor an escape sequence reach the terminal.
+    return "\n".join(controls(line) for line in out) + "\n"

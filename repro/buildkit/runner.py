@@ -1,0 +1,219 @@
+"""The one process runner: start a build client (buildctl, `docker buildx`), show its
+progress, keep its last lines for an error message, and let another thread stop it.
+
+Every backend (repro.buildkit.buildctl, repro.buildkit.buildx) runs its client through
+`run_client`; nothing else in the package starts a build process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Callable
+
+from repro.errors import BuildError
+
+if TYPE_CHECKING:
+    from repro.buildkit.daemon import EphemeralDaemon
+
+PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
+_TAIL_LINES = 400
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    """How a client process ended: its exit status and its last output lines (ANSI stripped)."""
+
+    code: int
+    lines: list[str]
+
+    def error_text(self) -> str:
+        """BuildKit's own error lines from a failed build's output, else its last lines."""
+        errors = (buildkit_error_lines(self.lines) or [ln.strip() for ln in self.lines[-5:] if ln.strip()]
+                  or [f"exit status {self.code}"])
+        return "; ".join(errors[-3:])
+
+
+def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
+    """The client's --progress for ours: quiet is plain, captured and not shown; auto is a
+    tty display on a terminal unless several builds share it (label), else plain."""
+    if progress == "quiet" or (progress == "auto" and label):
+        return "plain"
+    if progress == "auto":
+        with contextlib.suppress(AttributeError, ValueError):
+            return "tty" if sink.isatty() else "plain"
+        return "plain"
+    return progress
+
+
+def run_client(argv: list[str], *, mode: str, show: bool, label: str, sink: IO[str],
+               cancel: Cancel | None = None, env: dict[str, str] | None = None,
+               tool: str = "buildctl", redact: Callable[[str], str] | None = None) -> ClientRun:
+    """Run a build client whose progress display is `mode` (the value its --progress got):
+    on a pty when "tty", else with stdout+stderr piped. Copy its output to `sink` when
+    `show` (plain lines prefixed with `[label] `). `env` replaces the environment.
+    `cancel` registers the process so that another thread can kill it. `redact` rewrites
+    every line before it is shown or kept (secret values: repro.buildkit.secrets); it
+    needs line-by-line output, so it cannot be combined with "tty"."""
+    if redact is not None and mode == "tty":
+        raise ValueError("run_client: redact needs plain output, not a tty display")
+    tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    prefix = f"[{label}] " if label else ""
+    use_pty = mode == "tty"
+    if use_pty:
+        master, slave = os.openpty()
+        _copy_winsize(sink, slave)
+        with contextlib.suppress(OSError):  # bytes pass through unchanged: our terminal adds its own \r
+            import termios
+            attrs = termios.tcgetattr(slave)
+            attrs[1] &= ~termios.ONLCR
+            termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        out_target: int = slave
+    else:
+        master = slave = -1
+        out_target = subprocess.PIPE
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_target,
+                                stderr=subprocess.STDOUT if not use_pty else slave, env=env)
+    except OSError as e:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        raise BuildError(f"cannot run {tool}: {e}") from None
+    if cancel is not None:
+        cancel.add_process(proc)
+    try:
+        if use_pty:
+            os.close(slave)
+            _pump_pty(master, sink if show else None, tail)
+        else:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode(errors="replace").rstrip("\n")
+                if redact is not None:
+                    line = redact(line)
+                tail.append(_ANSI.sub("", line))
+                if show:
+                    sink.write(prefix + line + "\n")
+                    sink.flush()
+        return ClientRun(proc.wait(), list(tail))
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if use_pty:
+            with contextlib.suppress(OSError):
+                os.close(master)
+
+
+def _pump_pty(master: int, sink: IO[str] | None, tail: deque[str]) -> None:
+    partial = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side
+            data = b""
+        if not data:
+            break
+        if sink is not None:
+            with contextlib.suppress(AttributeError, ValueError):
+                sink.buffer.write(data)  # type: ignore[attr-defined]
+                sink.flush()
+        partial += data
+        *lines, partial = partial.split(b"\n")
+        for line in lines:
+            tail.append(_ANSI.sub("", line.decode(errors="replace")))
+    if partial:
+        tail.append(_ANSI.sub("", partial.decode(errors="replace")))
+
+
+def _copy_winsize(sink: IO[str], fd: int) -> None:
+    import fcntl
+    import termios
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        size = fcntl.ioctl(sink.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
+
+
+def buildkit_error_lines(lines: list[str]) -> list[str]:
+    """BuildKit's own error lines from a client's output: the final `error: ...` and the
+    progress `ERROR:` lines, in order, without duplicates."""
+    found: list[str] = []
+    for line in lines:
+        text = line.strip()
+        text = re.sub(r"^#\d+\s+(\d+\.\d+\s+)?", "", text)
+        if text.startswith("error:") or text.startswith("ERROR:") or " ERROR:" in text[:20]:
+            text = text.split(":", 1)[1].strip() if text.lower().startswith("error:") else text
+            if text and text not in found:
+                found.append(text)
+    return found
+
+
+class Cancel:
+    """Stops a batch of builds from another thread: kills their client processes (the
+    daemon then drops the solve), then closes their ephemeral daemons, in parallel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen] = []
+        self._daemons: list[EphemeralDaemon] = []
+        self.fired = False
+
+    def add_process(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.append(proc)
+            fired = self.fired
+        if fired:
+            proc.kill()
+
+    def add_daemon(self, daemon: EphemeralDaemon) -> None:
+        with self._lock:
+            if self.fired:
+                raise BuildError("build cancelled")
+            self._daemons.append(daemon)
+
+    def check(self) -> None:
+        """BuildError("build cancelled") once the batch has been stopped."""
+        if self.fired:
+            raise BuildError("build cancelled")
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            running, daemons = list(self._procs), list(self._daemons)
+        for proc in running:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        closers = [threading.Thread(target=d.close, name="repro-daemon-close") for d in daemons]
+        for t in closers:
+            t.start()
+        for t in closers:
+            t.join()
+
+
+class LockedSink:
+    """A text stream several build threads write progress lines to."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream, self._lock = stream, threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
