@@ -251,8 +251,8 @@ class BuildxBackend:
         return Invocation(argv, _env({"BUILDX_GIT_LABELS": "", "BUILDX_METADATA_PROVENANCE": "disabled",
                                       "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}))
 
-    def failure(self, run: ClientRun) -> BuildError:
-        err = BuildError(f"build on buildx builder {self.builder.name} failed: {run.error_text()}")
+    def failure(self, run: ClientRun, who: str) -> BuildError:
+        err = run.failure(f"{who} on buildx builder {self.builder.name}")
         err.output_tail = run.lines  # type: ignore[attr-defined]
         return err
 
