@@ -492,10 +492,10 @@ def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
         "source_date_epoch": first.source_date_epoch,
         "exporter": dict(first.exporter),
         "base_digests": dict(first.base_digests),
-        "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
+        "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
         "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
                     "snapshotter": r.snapshotter,
-                    "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
+                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
     }
     return doc
 
