@@ -58,6 +58,7 @@ class BuildSpec:
     compression: str = "gzip"
     exporter: tuple[str, ...] = ()
     no_cache: bool = True
+    labels: tuple[str, ...] = ()  # "K=V": image config labels, as buildx --label / a bake target's labels
 
     def exporter_options(self) -> dict[str, str]:
         """The OCI exporter options (without `type` and `dest`), defaults first."""
@@ -223,7 +224,9 @@ def validate_spec(spec: BuildSpec) -> None:
     if not os.path.isdir(spec.context):
         raise InputError(f"build context {spec.context} is not a directory")
     if not os.path.isfile(spec.dockerfile_path()):
-        raise InputError(f"Dockerfile {spec.dockerfile_path()} not found (use -f)")
+        if spec.dockerfile:  # named with -f: say so, not "use -f"
+            raise InputError(f"-f {spec.dockerfile}: no such file")
+        raise InputError(f"no Dockerfile in {spec.context} (name another file with -f)")
     if spec.source_date_epoch is None:
         raise InputError("no SOURCE_DATE_EPOCH: resolve one with resolve_source_date_epoch() or --source-date-epoch")
     for arg in spec.build_args:
@@ -232,6 +235,9 @@ def validate_spec(spec: BuildSpec) -> None:
             raise InputError(f"--build-arg {arg!r} is not K=V")
         if key == "SOURCE_DATE_EPOCH":
             raise InputError("give SOURCE_DATE_EPOCH with --source-date-epoch, not as a --build-arg")
+    for label in spec.labels:
+        if "=" not in label or label.startswith("="):
+            raise InputError(f"label {label!r} is not K=V")
     from repro.buildkit.secrets import check_sources
 
     check_sources(spec.secrets, spec.ssh)
