@@ -302,6 +302,12 @@ class BuildSession:
                 on_done(i, result)
             return result
 
+        if self.keep_daemons:
+            # start kept daemons from this thread: a daemon dies with the thread that started it
+            # (setpriv --pdeathsig fires when that *thread* ends), and the pool's threads end with run()
+            for i in range(self.n):
+                if self._backends[i] is None:
+                    self._daemon_for(i)
         groups: dict[Hashable, list[int]] = {}
         for i in range(self.n):
             groups.setdefault(self._serial_key(i), []).append(i)
