@@ -79,6 +79,10 @@ def test_a_copy_from_finding_names_the_instruction_in_the_stage_that_made_it(bas
     [packer] = by_path["srv/out.tar"]["stage_chain"]
     assert packer["copy"] == "COPY --from=1 /out.tar /srv/" and packer["stage"] == "packer"
     assert packer["instruction"].startswith("RUN tar -cf /out.tar") and packer["line"] == 6
+    from repro.report import RENDERERS, render
+
+    for fmt in RENDERERS:  # every format shows the chain
+        assert "COPY --from=builder /out/ /usr/share/app/" in render(doc, fmt), fmt
     text = repro("check", context("multi-stage"), "--source-date-epoch", str(EPOCH), "--build-context",
                  base_image.build_context, "--progress", "quiet")
     assert ("made by: COPY --from=builder /out/ /usr/share/app/ ← RUN head -c 16 /dev/urandom | od -An -tx1 > "
