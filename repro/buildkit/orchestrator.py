@@ -34,7 +34,7 @@ from repro.buildkit import procs
 from repro.buildkit.backend import Backend, Workspace
 from repro.buildkit.buildctl import BuildctlBackend, ClientTLS
 from repro.buildkit.daemon import EphemeralDaemon
-from repro.buildkit.runner import PROGRESS_MODES, Cancel, LockedSink, progress_mode, run_client
+from repro.buildkit.runner import PROGRESS_MODES, Cancel, LockedSink, progress_mode, run_client, shows_log
 from repro.buildkit.secrets import Redactor
 from repro.buildkit.spec import BuildSpec, Push, context_args, validate_spec
 from repro.buildkit.tools import Tools, find_buildkit
@@ -132,11 +132,11 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
         if cancel is not None:
             cancel.check()
         started, t0 = time.time(), time.monotonic()
-        run = run_client(call.argv, mode=mode, show=progress != "quiet", label=label, sink=sink, cancel=cancel,
-                         env=call.env, tool=backend.tool, redact=redact or None)
+        run = run_client(call.argv, mode=mode, show=shows_log(progress, sink), label=label, sink=sink,
+                         cancel=cancel, env=call.env, tool=backend.tool, redact=redact or None)
         duration = time.monotonic() - t0
         if run.code != 0:
-            raise backend.failure(run)
+            raise backend.failure(run, label or "build")
         metadata = _finish(ws, out_tar, backend.tool)
     digest = str(metadata.get("containerimage.digest", ""))
     if push is not None and not digest:
@@ -302,6 +302,12 @@ class BuildSession:
                 on_done(i, result)
             return result
 
+        if self.keep_daemons:
+            # start kept daemons from this thread: a daemon dies with the thread that started it
+            # (setpriv --pdeathsig fires when that *thread* ends), and the pool's threads end with run()
+            for i in range(self.n):
+                if self._backends[i] is None:
+                    self._daemon_for(i)
         groups: dict[Hashable, list[int]] = {}
         for i in range(self.n):
             groups.setdefault(self._serial_key(i), []).append(i)

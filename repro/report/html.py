@@ -511,11 +511,12 @@ def _comparisons_box(doc: Mapping[str, Any]) -> str:
     comps = doc.get("comparisons") or []
     if not comps:
         return ""
-    rows = "".join(f"<tr><td class=mono>{_text(c.get('pair', ''))}</td><td>{escape(str(c.get('verdict')))}</td>"
-                   f"<td class=num>{_text(c.get('findings'))}</td>"
-                   f"<td>{'shown below' if c.get('reported') else ''}</td></tr>" for c in comps if isinstance(c, Mapping))
-    return (f'<div class="box"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th>verdict</th>'
-            f'<th class="num">findings</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>')
+    rows = "".join(f"<tr><td><span class=mono>{_text(c.get('pair', ''))}</span><br>{_digest(c.get('digest_a'))} · "
+                   f"{_digest(c.get('digest_b'))}</td><td>{escape(str(c.get('verdict')))}"
+                   f"{'<br><span class=muted>shown below</span>' if c.get('reported') else ''}</td>"
+                   f"<td class=num>{_text(c.get('findings'))}</td></tr>" for c in comps if isinstance(c, Mapping))
+    return (f'<div class="box"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th style="width:9rem">verdict'
+            f'</th><th class="num">findings</th></tr></thead><tbody>{rows}</tbody></table></div>')
 
 
 def _platform(sec: Any, ids: dict[int, str]) -> str:
