@@ -461,8 +461,11 @@ def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[in
         return paths[0], paths[1]
 
     build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
-    add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
-                     build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    try:
+        add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                         build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    except ReproError as e:  # the verdict stands; only the explanation is missing
+        click.echo(f"repro: warning: could not follow COPY --from findings into their stages: {e}", err=True)
 
 
 def _comparison(doc: Mapping[str, Any], reported: bool, against: str | None) -> dict[str, Any]:
