@@ -103,7 +103,7 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
     `builder_versions`: the BuildKit versions that built A and B, if known (cause
     builder-version); `build`: the report's `build` object, for `check`."""
     from repro.diff import content_lookup, diff_images
-    from repro.explain import explain
+    from repro.explain import ExplainContext, explain
     from repro.report.document import build_report
 
     try:
@@ -118,8 +118,10 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
                                            max_entries=options.limits.max_entries_per_layer,
                                            verify_unread=not options.trust_equal_digests, **hooks))
     lookup = content_lookup(result)
-    findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch,
-                       builder_versions=builder_versions)
+    context = ExplainContext.for_images(
+        a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions, refs=(a.ref, b.ref),
+        report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
+    findings = explain(list(result.findings), contents=lookup, context=context)
     if options.diffoscope:
         from repro.explain.diffoscope import drill_down
 
@@ -248,7 +250,7 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
 
         def compare_pair(ref_a: str, ref_b: str, *, plat: str | None = None,
                          extract_if: Callable[[Report], bool] | None = None) -> Report:
-            pair_options = replace(compare_options, platform=plat)
+            pair_options = replace(compare_options, platform=plat, report_dir=None)  # extracted below, if chosen
             with open_images(ref_a, ref_b, pair_options) as (a, b):
                 compared = compare(a, b, pair_options, source_date_epoch=spec.source_date_epoch,
                                    builder_versions=(versions.get(ref_a), versions.get(ref_b)), build=build_doc,
@@ -327,8 +329,11 @@ def _follow_stages(doc: Report, spec: BuildSpec, session: Any, sides: tuple[int,
         return paths[0], paths[1]
 
     build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
-    add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
-                     build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    try:
+        add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                         build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    except ReproError as e:  # the verdict stands; only the explanation is missing
+        listener.warning(f"could not follow COPY --from findings into their stages: {e}")
 
 
 class _Silent:

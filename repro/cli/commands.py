@@ -101,7 +101,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
 @registry_options
-@config_options
+@config_options(report=False)
 @quiet_option
 def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
           **opts: Any) -> None:

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         click.echo(f"repro: error: {_one_line(str(e))}", err=True)
+        for line in e.details:  # e.g. a failed build step's last output lines
+            click.echo(f"  | {_visible(line)}", err=True)
         sys.exit(e.exit_code)
     except Terminated as e:
         click.echo(f"repro: error: {e}", err=True)
@@ -106,9 +108,14 @@ def usage_line(e: click.UsageError, args: list[str] | None = None) -> str:
     return f"{sub}{msg}; see '{path} --help'"
 
 
+def _visible(text: str) -> str:
+    """`text` with control characters escaped (it may come from a build or an image)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _one_line(msg: str) -> str:
     """At most three lines of `msg` joined with " / ", control characters escaped: names
     in messages come from images, and an escape sequence must not reach the terminal."""
     lines = [l for l in msg.strip().splitlines() if l.strip()]
     text = " / ".join(lines[:3]) if lines else "unknown error"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _visible(text)
