@@ -925,6 +925,17 @@ def docker_shared_diff_id_first_tampered(d: Path) -> str:
     return write_built(files, d, "docker-archive")
 
 
+@case("docker-manifest", "a compressed layer file swapped for another valid gzip tar, the archive diffed with "
+      "itself (equal made-up digests used to be trusted)", "diffID mismatch")
+def docker_compressed_layer_swapped(d: Path) -> tuple[str, str]:
+    built = g.build_docker([(good_spec(), ["t:1"])], layout="legacy")[0]
+    files = dict(built.files)
+    first = json.loads(files["manifest.json"])[0]["Layers"][0]
+    files[first] = g.compress(GOOD_TAR, "gzip")
+    ref = write_built(files, d, "docker-archive")
+    return ref, ref  # type: ignore[return-value]
+
+
 # == limits: each safety limit, and its flag, on otherwise valid images ======================
 # The layers must differ from the good image's so that the differ reads them.
 
