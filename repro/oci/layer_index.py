@@ -29,7 +29,9 @@ from repro.oci.verify import BlobIntegrityError
 
 CHUNK = 1 << 20
 BLOCK = 512
-MAX_META = 16 << 20  # PAX and GNU long-name headers: far above any real use
+# PAX and GNU long-name headers: as Go's archive/tar (maxSpecialFileSize), which is what
+# containerd and BuildKit unpack layers with: a larger one is not an image anyone can run
+MAX_META = 1 << 20
 DEFAULT_MAX_ENTRIES = 1_000_000
 
 _TYPES = {
@@ -38,7 +40,8 @@ _TYPES = {
 }  # fmt: skip
 _HAS_DATA = {"file"}  # as Go's archive/tar: link/dir/device/fifo headers carry no data
 _BROKEN_OUT = {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "hdrcharset"}
-_EMPTY: MappingProxyType = MappingProxyType({})  # shared by the many entries without records
+_EMPTY: MappingProxyType = MappingProxyType({})
+_UNDECODED = object()  # shared by the many entries without records
 _MTIME = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
 
 
@@ -216,6 +219,7 @@ def _integrity_error(reader: _Reader) -> BlobIntegrityError | None:
 def _walk(reader: _Reader, capture_limit: int, max_entries: int,
           content_sink: ContentSink | None = None) -> Iterator[tuple[Entry, bytes | None]]:
     global_pax: dict[str, bytes] = {}
+    shared: dict[int, Any] = {}  # id(global value) -> its decoded form, for _entry
     pax: dict[str, bytes] = {}
     long_name: bytes | None = None
     long_link: bytes | None = None
@@ -248,6 +252,9 @@ def _walk(reader: _Reader, capture_limit: int, max_entries: int,
                 pax.update(_parse_pax(data, where))
             elif typeflag == b"g":
                 global_pax.update(_parse_pax(data, where))
+                # values decoded once per global header, shared by every entry
+                shared.clear()
+                shared.update((id(v), (v, _UNDECODED)) for v in global_pax.values())
             elif typeflag == b"L":
                 long_name = _string(data)
             else:
@@ -264,7 +271,8 @@ def _walk(reader: _Reader, capture_limit: int, max_entries: int,
                 f"raise with --max-entries-per-layer"
             )
         records = {**global_pax, **pax}
-        fields, data_size = _entry(header, kind, records, long_name, long_link, position - 1, where)
+        fields, data_size = _entry(header, kind, records, long_name, long_link, position - 1, where,
+                                   shared if global_pax else None)
         pax, long_name, long_link = {}, None, None
 
         is_file = fields["type"] == "file"
@@ -298,6 +306,7 @@ def _entry(
     long_link: bytes | None,
     position: int,
     where: str,
+    shared: dict[int, Any] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Entry fields for one header, PAX and GNU records applied; and how many data bytes follow."""
     magic = header[257:265]
@@ -352,11 +361,21 @@ def _entry(
     xattrs: dict[str, bytes] = {}
     pax: dict[str, str] = {}
     for key, value in records.items() if records else ():
-        xa = _xattr(key, value, where)
-        if xa is not None:
-            xattrs[xa[0]] = xa[1]
-        elif key not in _BROKEN_OUT:
-            pax[key] = _decode(value)
+        # A global header's records apply to every later entry: decode each value once and
+        # share it (an 8 MiB global record and 200 entries once cost 200 copies)
+        cached = shared.get(id(value)) if shared is not None else None
+        if cached is not None and cached[0] is value and cached[1] is not _UNDECODED:
+            decoded = cached[1]
+        else:
+            decoded = _xattr(key, value, where)
+            if decoded is None and key not in _BROKEN_OUT:
+                decoded = _decode(value)
+            if cached is not None and cached[0] is value:  # a global record's value
+                shared[id(value)] = (value, decoded)
+        if isinstance(decoded, tuple):
+            xattrs[decoded[0]] = decoded[1]
+        elif decoded is not None and key not in _BROKEN_OUT:
+            pax[key] = decoded
     fields = dict(
         path=path,
         type=kind,
