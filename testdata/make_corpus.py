@@ -17,7 +17,7 @@ Each case is run as `repro diff A B [FLAGS] --report-dir DIR`, A and B relative 
 OUT_DIR (`@/` marks the corpus root). A broken case must exit 2 with one line naming
 `message`; a valid-but-odd case (level "odd") must exit with one of `expect` (0 or 1),
 and nothing may be written outside the report directory. Nothing here is committed as
-a blob: tests/test_corpus.py generates the corpus into a temp dir each run.
+a blob: tests/cli/test_corpus.py generates the corpus into a temp dir each run.
 
 Images are written with tests/imagegen.py; the broken bits are then applied to its
 output (or through its hooks), so every case is deterministic.

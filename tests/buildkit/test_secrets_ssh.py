@@ -23,8 +23,8 @@ import zlib
 
 import pytest
 
-from tests.buildkit_fixtures import EPOCH, ROOT, base_image, buildkit_tools, context  # noqa: F401  (fixtures)
-from tests.remote_fixtures import Agent, ssh_agent  # noqa: F401  (fixture)
+from tests.buildkit_fixtures import EPOCH, ROOT, context
+from tests.remote_fixtures import Agent
 
 pytestmark = pytest.mark.buildkit
 
@@ -162,3 +162,23 @@ def test_ssh_without_an_agent_is_a_clear_error(base_image, buildkit_tools, ssh_c
                 "--progress", "quiet", "--ssh", "default", env=env)
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "repro: error:" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_step_that_prints_its_secret_is_redacted_in_progress_errors_and_debug(base_image, buildkit_tools,
+                                                                                 secret, tmp_path) -> None:
+    value, path, env_value = secret
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM base\n"
+        "RUN --mount=type=secret,id=tok --mount=type=secret,id=envtok,env=T "
+        "sh -c 'echo \"token is $(cat /run/secrets/tok) and $T\"; echo \"$T\" >&2; exit 3'\n")
+    for progress in ("plain", "auto"):
+        run = repro("--debug", "check", str(ctx), "--source-date-epoch", str(EPOCH), "--build-context",
+                    base_image.build_context, "--progress", progress, "--secret", f"id=tok,src={path}",
+                    "--secret", "id=envtok,env=REPRO_TEST_TOKEN", env={"REPRO_TEST_TOKEN": env_value})
+        assert run.returncode == 2
+        assert "token is [secret tok] and [secret envtok]" in run.stderr  # the step ran and printed both
+        assert "Traceback" in run.stderr  # --debug showed the traceback of the build error
+        for leaked in (value, env_value):
+            assert leaked not in run.stderr and leaked not in run.stdout
