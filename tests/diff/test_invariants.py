@@ -25,9 +25,7 @@ from repro.diff import DiffOptions, Policy, diff_images
 from repro.errors import ReproError
 from repro.oci import open_image
 from tests import imagegen as g
-from tests.test_hostile_reports import _load_make_corpus
-
-mc = _load_make_corpus()
+from tests.corpus import mc
 SETTINGS = settings(max_examples=int(os.environ.get("REPRO_INVARIANT_EXAMPLES", "40")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -13,22 +13,21 @@ import sys
 import threading
 import time
 
-import imagegen as g
 import pytest
 
-from hostile_registry import hostile, token_service
-from registry_fixtures import registry, skopeo_copy  # noqa: F401  (fixture)
+from tests import ROOT, imagegen as g
+from tests.hostile_registry import hostile, token_service
+from tests.registry_fixtures import skopeo_copy
 from repro.oci import RegistryOptions
 from repro.oci.registry_client import RegistryClient
 
 pytestmark = pytest.mark.registry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER, SECRET = "auditor", "s3cret-never-leaves-127.0.0.1"
 
 
 @pytest.fixture(scope="module")
-def pushed(registry, tmp_path_factory):  # noqa: F811
+def pushed(registry, tmp_path_factory):
     layout = tmp_path_factory.mktemp("hostile-layout") / "img"
     g.write_image(g.simple_image(), layout, "oci")
     skopeo_copy(f"oci:{layout}", registry, "hostile/app:1")
