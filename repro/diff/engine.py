@@ -115,11 +115,13 @@ class ContentStore:
         k = (lkey, key)
         other = 1 - side
         with self._lock:
-            self._digests[side][k] = digest
             if data is None:
                 self._too_big[side].add(k)
-            od = self._digests[other].get(k, _UNSEEN)
+            # a digest waits only until the other side shows the same key: memory holds
+            # the keys one reader is ahead by, not every file of both layers
+            od = self._digests[other].pop(k, _UNSEEN)
             if od is _UNSEEN:
+                self._digests[side][k] = digest
                 if data is not None and self._used + len(data) <= self._budget:
                     self._kept[side][k] = data
                     self._used += len(data)
@@ -408,7 +410,7 @@ def _compare_layer(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, plat: str, 
                        detail=detail)
 
     out.extend(compare_entries(ka, kb, make_file))
-    order = order_difference(list(ka), list(kb))
+    order = order_difference(ka, kb)
     if order is not None:
         out.append(layer_finding("order", order["path_a"], order["path_b"], **order))
     if len(out) == before:

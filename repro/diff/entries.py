@@ -115,15 +115,19 @@ def compare_entries(
     return out
 
 
-def order_difference(a: Sequence[Key], b: Sequence[Key]) -> dict[str, Any] | None:
-    """If the keys both sides share appear in a different order, describe the first divergence."""
-    in_b = set(b)
-    in_a = set(a)
-    ca = [k for k in a if k in in_b]
-    cb = [k for k in b if k in in_a]
+def order_difference(a: Iterable[Key], b: Iterable[Key]) -> dict[str, Any] | None:
+    """If the keys both sides share appear in a different order, describe the first divergence.
+
+    Streams over the keys (a million-entry layer is compared without copies of them);
+    lists are looked up through sets, mappings (keyed() dicts) directly."""
+    in_a = a if isinstance(a, (Mapping, set, frozenset)) else set(a)
+    in_b = b if isinstance(b, (Mapping, set, frozenset)) else set(b)
+    ca = (k for k in a if k in in_b)
+    cb = (k for k in b if k in in_a)
     for i, (x, y) in enumerate(zip(ca, cb)):
         if x != y:
-            return {"position": i, "path_a": x[0], "path_b": y[0], "entries": len(ca)}
+            return {"position": i, "path_a": x[0], "path_b": y[0],
+                    "entries": sum(1 for k in a if k in in_b)}
     return None
 
 

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import posixpath
 import re
+import sys
 from types import MappingProxyType
 from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import unquote_to_bytes
@@ -41,7 +42,9 @@ _TYPES = {
 _HAS_DATA = {"file"}  # as Go's archive/tar: link/dir/device/fifo headers carry no data
 _BROKEN_OUT = {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "hdrcharset"}
 _EMPTY: MappingProxyType = MappingProxyType({})
-_UNDECODED = object()  # shared by the many entries without records
+_UNDECODED = object()
+_MODES = tuple(range(0o10000))  # shared int objects for every permission mode
+_EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()  # one string for every empty file  # shared by the many entries without records
 _MTIME = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
 
 
@@ -294,7 +297,7 @@ def _walk(reader: _Reader, capture_limit: int, max_entries: int,
             pad = -data_size % BLOCK
             if got < data_size or len(reader.take(pad)) < pad:
                 raise FormatError(f"layer tar truncated in {fields['path']} (entry {position - 1})")
-        digest = "sha256:" + h.hexdigest() if is_file else None
+        digest = (_EMPTY_DIGEST if not data_size else "sha256:" + h.hexdigest()) if is_file else None
         yield Entry(**fields, digest=digest), (b"".join(parts) if capture else None)
 
 
@@ -343,7 +346,10 @@ def _entry(
         mtime = _mtime_text(_decode(records["mtime"]), where)
     else:
         mtime = str(_number(header[136:148], "mtime", where))
-    mode = _number(header[100:108], "mode", where) & 0o7777
+    # one object per distinct value: entries of a layer mostly share their mtime (one
+    # SOURCE_DATE_EPOCH), owner and mode, and a layer may hold a million entries
+    mtime = sys.intern(mtime)
+    mode = _MODES[_number(header[100:108], "mode", where) & 0o7777]
     devmajor = devminor = 0
     if kind in ("char", "block"):
         devmajor, devminor = _number(header[329:337], "devmajor", where), _number(header[337:345], "devminor", where)
@@ -382,8 +388,8 @@ def _entry(
         mode=mode,
         uid=uid,
         gid=gid,
-        uname=_decode(uname),
-        gname=_decode(gname),
+        uname=sys.intern(_decode(uname)),
+        gname=sys.intern(_decode(gname)),
         size=size,
         mtime=mtime,
         linkname=link if kind in ("hardlink", "symlink") else "",
