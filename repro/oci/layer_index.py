@@ -250,9 +250,19 @@ class TarCursor:
         self._skip_padding(n)
         return pieces
 
-    def iter_data(self, n: int) -> Iterator[memoryview]:
-        """The n data bytes of the current entry piece by piece, for files too large to
-        hold (read it to the end); the padding after them skipped."""
+    def span(self, n: int) -> tuple[bytes, int] | None:
+        """(chunk, start) when the n data bytes of the current entry and their padding lie
+        in the current chunk (then consumed), else None (use data or iter_data): lets a
+        caller compare two files with bytes.startswith, without copying either."""
+        pos = self._pos
+        if len(self._chunk) - pos >= n + (-n % BLOCK):
+            self._pos = pos + n + (-n % BLOCK)
+            return self._chunk, pos
+        return None
+
+    def iter_spans(self, n: int) -> Iterator[tuple[bytes, int, int]]:
+        """The n data bytes of the current entry as (chunk, start, length) pieces, for
+        files too large to hold (run it to its end: the padding is skipped there)."""
         need = n
         while need:
             avail = len(self._chunk) - self._pos
@@ -261,11 +271,16 @@ class TarCursor:
                     raise FormatError(f"layer tar truncated in {self._path} (entry {self.position - 1})")
                 continue
             k = min(avail, need)
-            piece = self._view[self._pos : self._pos + k]
+            start = self._pos
             self._pos += k
             need -= k
-            yield piece
+            yield self._chunk, start, k
         self._skip_padding(n)
+
+    def iter_data(self, n: int) -> Iterator[memoryview]:
+        """iter_spans as memoryviews."""
+        for chunk, start, k in self.iter_spans(n):
+            yield memoryview(chunk)[start : start + k]
 
     def skip(self, n: int) -> None:
         """Pass over the n data bytes of the current entry and their padding."""
@@ -425,22 +440,29 @@ class TarCursor:
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
-        """Turn what goes wrong while reading into one-line repro errors; a corrupt tar in
-        a tampered layer is reported as the tampering (the verifying stream raises
-        BlobIntegrityError at EOF) rather than its symptom."""
+        """Raise what goes wrong while reading as one-line repro errors (see `translate`)."""
         try:
             yield
-        except FormatError as e:
-            blamed = self._integrity_error()
-            if blamed is not None:
-                raise blamed from e
-            raise
-        except ReproError:
-            raise
-        except OSError as e:
-            raise FormatError(f"layer tar: read failed at byte {self.offset}: {e.strerror or e}") from None
-        except (ValueError, UnicodeError, EOFError, struct.error) as e:
-            raise FormatError(f"layer tar: unreadable at byte {self.offset}: {e}") from None
+        except Exception as e:
+            translated = self.translate(e)
+            if translated is e:
+                raise
+            raise translated from (e if isinstance(translated, BlobIntegrityError) else None)
+
+    def translate(self, e: Exception) -> Exception:
+        """The error to report for `e`, raised while reading this stream: a corrupt tar in
+        a tampered layer is reported as the tampering (the verifying stream raises
+        BlobIntegrityError at EOF) rather than its symptom; OS and decoding errors become
+        FormatErrors."""
+        if isinstance(e, FormatError):
+            return self._integrity_error() or e
+        if isinstance(e, ReproError):
+            return e
+        if isinstance(e, OSError):
+            return FormatError(f"layer tar: read failed at byte {self.offset}: {e.strerror or e}")
+        if isinstance(e, (ValueError, UnicodeError, EOFError, struct.error)):
+            return FormatError(f"layer tar: unreadable at byte {self.offset}: {e}")
+        return e
 
     def _integrity_error(self) -> BlobIntegrityError | None:
         try:
