@@ -50,6 +50,7 @@ _MTIME = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
 # name mode uid gid size mtime chksum typeflag linkname magic+version uname gname devmajor devminor prefix
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s")
 _ZERO_BLOCK = bytes(BLOCK)
+_NUL_TO_SPACE = bytes.maketrans(b"\0", b" ")  # int() takes "0000644 " but not "0000644\0"
 
 ContentSink = Callable[[str, int], "Callable[[memoryview], None] | None"]
 
@@ -67,6 +68,12 @@ def _number(field: bytes, name: str, position: int) -> int:
         raise FormatError(f"layer tar entry {position}: invalid {name} field {field!r}") from None
 
 
+def _octal(field: bytes) -> int:
+    """The common case of a number field, "0000644\0": ValueError for any other (then
+    _number, which also reads base-256, empty and NUL-cut fields)."""
+    return int(field.translate(_NUL_TO_SPACE), 8)
+
+
 def _string(field: bytes) -> bytes:
     return field.split(b"\0", 1)[0]
 
@@ -75,15 +82,16 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-_NAMES: dict[bytes, str] = {}  # uname/gname: a handful of values over a whole layer
+_NAMES: dict[bytes, str] = {}  # uname/gname fields: a handful of values over a whole layer
 
 
-def _name(raw: bytes) -> str:
-    text = _NAMES.get(raw)
+def _name(field: bytes) -> str:
+    """A uname/gname header field (or PAX value) as text, decoded once per value."""
+    text = _NAMES.get(field)
     if text is None:
-        text = _decode(raw)
+        text = _decode(_string(field))
         if len(_NAMES) < 4096:
-            _NAMES[raw] = text
+            _NAMES[field] = text
     return text
 
 
@@ -143,9 +151,12 @@ def _xattr(key: str, value: bytes, where: str) -> tuple[str, bytes] | None:
 def _checksum_ok(block: Any, stored: bytes) -> bool:
     """`block`: the 512 header bytes (bytes or memoryview); `stored`: its checksum field."""
     try:
-        want = int(_string(stored).strip(b" "), 8)
+        want = _octal(stored)
     except ValueError:
-        return False
+        try:
+            want = int(_string(stored).strip(b" "), 8)
+        except ValueError:
+            return False
     # sum() of 512 ints is the slowest step of a header; adler32's low half is 1 + the
     # byte sum mod 65521, exact for 256 bytes (at most 65280), so two halves give the sum
     view = memoryview(block)
@@ -318,8 +329,8 @@ class TarCursor:
                 if len(buf) == 0 and self.position == 0 and self.offset == 0:
                     raise FormatError("layer tar truncated: empty stream")
                 raise FormatError(f"layer tar truncated: no end-of-archive marker after entry {self.position}")
-            (name, mode, uid, gid, size, mtime, chksum, typeflag, linkname, magic, uname, gname,
-             devmajor, devminor, prefix) = _HEADER.unpack_from(buf, at)
+            header = _HEADER.unpack_from(buf, at)
+            size, chksum, typeflag = header[4], header[6], header[7]
             block = memoryview(buf)[at : at + BLOCK]
             if not _checksum_ok(block, chksum):
                 if block == _ZERO_BLOCK:
@@ -327,7 +338,10 @@ class TarCursor:
                     self.drain()
                     return None
                 raise FormatError(f"layer tar entry {self.position}: bad header checksum at byte {self.offset - BLOCK}")
-            data_size = _number(size, "size", self.position)
+            try:
+                data_size = _octal(size)
+            except ValueError:
+                data_size = _number(size, "size", self.position)
             if data_size < 0:
                 raise FormatError(f"layer tar entry {self.position}: negative size")
             if typeflag in _META_TYPES:  # metadata for the next entry
@@ -358,22 +372,22 @@ class TarCursor:
                     f"raise with --max-entries-per-layer"
                 )
             records = {**self._global_pax, **pax} if (pax or self._global_pax) else None
-            fields = self._fields(kind, name, mode, uid, gid, data_size, mtime, typeflag, linkname, magic,
-                                  uname, gname, devmajor, devminor, prefix, records, long_name, long_link, position)
+            fields = self._fields(kind, header, data_size, typeflag, records, long_name, long_link, position)
             self._path = fields["path"]
             return fields, (fields["size"] if fields["type"] in ("file", "whiteout", "opaque") else 0)
 
-    def _fields(self, kind: str, name: bytes, mode: bytes, uid: bytes, gid: bytes, size: int, mtime: bytes,
-                typeflag: bytes, linkname: bytes, magic: bytes, uname: bytes, gname: bytes, devmajor: bytes,
-                devminor: bytes, prefix: bytes, records: dict[str, bytes] | None, long_name: bytes | None,
-                long_link: bytes | None, position: int) -> dict[str, Any]:
-        """Entry fields for one header, PAX and GNU records applied."""
+    def _fields(self, kind: str, header: tuple[bytes, ...], size: int, typeflag: bytes,
+                records: dict[str, bytes] | None, long_name: bytes | None, long_link: bytes | None,
+                position: int) -> dict[str, Any]:
+        """Entry fields for one header (the _HEADER fields), PAX and GNU records applied."""
+        (name, mode, uid, gid, _, mtime, _, _, linkname, magic, uname, gname, devmajor, devminor,
+         prefix) = header
         name = _string(name)
         if magic[:6] == b"ustar\0" and prefix[0]:  # POSIX ustar: a prefix field extends the name
             name = _string(prefix) + b"/" + name
         if long_name is not None:
             name = long_name
-        link = long_link if long_link is not None else _string(linkname)
+        link = long_link  # None: the header's own linkname field, read below if needed
         xattrs: Any = _EMPTY
         pax: Any = _EMPTY
         if records:
@@ -392,7 +406,8 @@ class TarCursor:
             if "size" in records:
                 size = num("size", b"")
             uid_n, gid_n = num("uid", uid), num("gid", gid)
-            uname, gname = records.get("uname", _string(uname)), records.get("gname", _string(gname))
+            uname_s = _decode(records["uname"]) if "uname" in records else _name(uname)
+            gname_s = _decode(records["gname"]) if "gname" in records else _name(gname)
             mtime_s = (_mtime_text(_decode(records["mtime"]), where) if "mtime" in records
                        else str(_number(mtime, "mtime", position)))
             found_x: dict[str, bytes] = {}
@@ -408,9 +423,12 @@ class TarCursor:
             if found_p:
                 pax = MappingProxyType(dict(sorted(found_p.items())))
         else:
-            uid_n, gid_n = _number(uid, "uid", position), _number(gid, "gid", position)
-            uname, gname = _string(uname), _string(gname)
-            mtime_s = str(_number(mtime, "mtime", position))
+            uname_s, gname_s = _name(uname), _name(gname)
+            try:
+                uid_n, gid_n, mtime_s = _octal(uid), _octal(gid), str(_octal(mtime))
+            except ValueError:
+                uid_n, gid_n = _number(uid, "uid", position), _number(gid, "gid", position)
+                mtime_s = str(_number(mtime, "mtime", position))
         if size < 0:
             raise FormatError(f"layer tar entry {position}: negative size")
         if kind == "file" and typeflag == b"\0" and name.endswith(b"/"):
@@ -422,6 +440,8 @@ class TarCursor:
                 kind = "opaque"
             elif base.startswith(".wh."):
                 kind = "whiteout"
+        if kind in ("hardlink", "symlink") and link is None:
+            link = _string(linkname)
         if kind == "hardlink":
             linkname_s = normalise_path(_decode(link))  # names an entry of this archive
         elif kind == "symlink":
@@ -431,9 +451,13 @@ class TarCursor:
         devmajor_n = devminor_n = 0
         if kind in ("char", "block"):
             devmajor_n, devminor_n = _number(devmajor, "devmajor", position), _number(devminor, "devminor", position)
+        try:
+            mode_n = _octal(mode) & 0o7777
+        except ValueError:
+            mode_n = _number(mode, "mode", position) & 0o7777
         return {
-            "path": path, "type": kind, "mode": _number(mode, "mode", position) & 0o7777,
-            "uid": uid_n, "gid": gid_n, "uname": _name(uname), "gname": _name(gname), "size": size,
+            "path": path, "type": kind, "mode": mode_n,
+            "uid": uid_n, "gid": gid_n, "uname": uname_s, "gname": gname_s, "size": size,
             "mtime": mtime_s, "linkname": linkname_s, "devmajor": devmajor_n, "devminor": devminor_n,
             "xattrs": xattrs, "pax": pax, "digest": None, "position": position,
         }
