@@ -20,7 +20,8 @@ import click
 from repro import BUILDKIT_VERSION, __version__
 from repro.cli_options import (Choice, apply_config, build_options, build_spec, config_options, epoch_source,
                                is_quiet, limit_options, make_limits, make_registry, progress_display,
-                               quiet_option, registry_options, report_options, report_options_for_check)
+                               quiet_option, registry_options, report_options, report_options_for_check,
+                               make_tls, tls_options)
 from repro.errors import InputError, ReproError
 from repro.pipeline import compare, emit, open_images
 
@@ -121,6 +122,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
 @click.option("--addr", default=None, metavar="ADDR",
               help="Use this buildkitd (unix://, tcp://, docker-container://, kube-pod://); default: "
                    "$BUILDKIT_HOST, else a fresh ephemeral daemon.")
+@tls_options
 @click.option("--builder", "builder", default="buildctl", show_default=True, metavar="buildctl|buildx[:NAME]",
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
@@ -138,6 +140,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     from repro.buildkit import build as run_build
 
     registry = make_registry(opts)
+    tls = make_tls(opts)
     if output is None and push is None:
         raise InputError("give -o OUT.tar, --push REF, or both")
     target = _push_target(push, registry) if push else None
@@ -150,7 +153,7 @@ def build(context: str, output: str | None, push: str | None, addr: str | None, 
     if builder != "buildctl":
         result = _build_with_buildx(spec, output, builder, addr, push, progress)
     else:
-        result = run_build(spec, output, addr=addr, progress=progress, push=target)
+        result = run_build(spec, output, addr=addr, progress=progress, push=target, tls=tls)
     where = " and ".join(x for x in (result.path, result.pushed) if x)
     if not is_quiet():
             click.echo(f"repro: built {where} with {result.daemon} in {result.duration:.1f}s "
@@ -197,13 +200,14 @@ def _push_target(ref: str, registry: Any) -> Any:
 
 
 @cli.command()
-@click.argument("context", default=".", type=click.Path(file_okay=False))
+@click.argument("args", nargs=-1, metavar="[CONTEXT | --bake [FILE] [TARGET]...]")
 @build_options
 @click.option("--builds", "n", type=int, default=2, show_default=True,
               help="How many independent builds (with --against, at least 1).")
 @click.option("--addr", "addrs", multiple=True, metavar="ADDR",
               help="Build on these daemons, one build each (repeatable); default: a fresh ephemeral daemon "
                    "per build ($BUILDKIT_HOST is not used: one daemon's cache would merge the builds).")
+@tls_options
 @click.option("--builder", "builders", multiple=True, metavar="buildctl|buildx[:NAME]",
               help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
                    "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
@@ -214,6 +218,11 @@ def _push_target(ref: str, registry: Any) -> Any:
 @click.option("--against", default=None, metavar="IMAGE",
               help="Also compare every build with this existing image (e.g. a published release, "
                    "docker://HOST/REPO:TAG).")
+@click.option("--bake", "bake", is_flag=True,
+              help="Check every target of a bake file (HCL, JSON or compose; the arguments are [FILE] [TARGET]..., "
+                   "default: the default group of ./docker-bake.hcl and the other files buildx reads), read "
+                   "through `docker buildx bake --print`: one report, each target's findings under its name, "
+                   "one exit code.")
 @click.option("--keep", default=None, type=click.Path(file_okay=False), metavar="DIR",
               help="Keep the built OCI tarballs in DIR (build-1.tar, ...).")
 @report_options_for_check
@@ -221,20 +230,29 @@ def _push_target(ref: str, registry: Any) -> Any:
 @registry_options
 @config_options
 @quiet_option
-def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...], vary: bool, against: str | None,
-          keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...], fmt: str, output: str | None,
-          verify_all: bool, use_diffoscope: bool = False, attest: str | None = None, report_dir: str | None = None,
-          trust_equal_digests: bool = False, **opts: Any) -> None:
+def check(args: tuple[str, ...], n: int, addrs: tuple[str, ...], builders: tuple[str, ...], vary: bool,
+          against: str | None, bake: bool, keep: str | None, progress: str, semantic: bool, ignore: tuple[str, ...],
+          fmt: str, output: str | None, verify_all: bool, use_diffoscope: bool = False, attest: str | None = None,
+          report_dir: str | None = None, trust_equal_digests: bool = False, **opts: Any) -> None:
     """Build CONTEXT N times independently and report whether the images are identical.
 
     With --against IMAGE, every build is also compared with IMAGE: the report says which
-    pair differs. Exit 0 reproducible, 1 differences found (explained in the report), 2 trouble.
+    pair differs. A difference in a `COPY --from=STAGE` layer is followed into STAGE (built
+    with --target on the same daemons) to the instruction that made it. With --bake, every
+    target of a bake file is checked. Exit 0 reproducible, 1 differences found (explained
+    in the report), 2 trouble.
     """
     import tempfile
 
-    from repro.buildkit import build_many, find_buildkit
-    from repro.progress import BuildSink
+    from repro.buildkit import find_buildkit
 
+    bake_targets: list[Any] = []
+    if bake:
+        context = "."
+    elif len(args) > 1:
+        raise InputError(f"check takes one CONTEXT, not {len(args)} (--bake takes [FILE] [TARGET]...)")
+    else:
+        context = args[0] if args else "."
     wanted = {"ignore": ignore, "semantic": semantic, "n": n, "vary": vary, "builders": builders,
               "platforms": opts.get("platforms"), "source_date_epoch": opts.get("source_date_epoch")}
     cfg, overridden = apply_config(context, wanted)
@@ -244,25 +262,102 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         raise InputError(f"--builds {n}: need at least {'1' if against else '2'} builds to compare")
     registry = make_registry(opts)
     limits = make_limits(opts)
-    spec = build_spec(context, opts)
-    tools = find_buildkit() if not builders or "buildctl" in builders else None
+    tls = make_tls(opts)
     quiet = is_quiet()
     if quiet and progress == "auto":
         progress = "quiet"
     with contextlib.ExitStack() as stack:
+        if bake:
+            inline = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-bake-"))
+            bake_targets = _bake_specs(args, opts, inline)
+            specs = [(t.name, t.spec) for t in bake_targets]
+        else:
+            specs = [(None, build_spec(context, opts))]
+        tools = find_buildkit() if not builders or "buildctl" in builders else None
         display = stack.enter_context(progress_display())
-        # on a terminal, parallel builds show one status line instead of interleaved logs
-        sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
         if keep:
             from repro.atomic import make_output_dir
 
             make_output_dir(keep, "--keep")
-            out_dir = keep
+        docs = []
+        for name, spec in specs:
+            out_dir = os.path.join(keep, name) if keep and name else keep
+            if out_dir:
+                os.makedirs(out_dir, exist_ok=True)
+            else:
+                out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
+            doc = _check_one(spec, n=n, out_dir=out_dir, keep=bool(keep), addrs=addrs, builders=builders, vary=vary,
+                             against=against, progress=progress, tools=tools, tls=tls, display=display,
+                             registry=registry, limits=limits, verify_all=verify_all, semantic=semantic,
+                             ignore=ignore, use_diffoscope=use_diffoscope, cfg=cfg, overridden=overridden,
+                             trust_equal_digests=trust_equal_digests, report_dir=os.path.join(report_dir, name)
+                             if report_dir and name else report_dir, quiet=quiet, label=name)
+            docs.append((name, doc))
+        display.clear()
+        if bake:
+            from repro.report.bake import combine
+
+            chosen = combine(docs, {t.name: t.ignored for t in bake_targets})
+            if not quiet:
+                for target in chosen["targets"]:
+                    click.echo(f"repro: target {target['name']}: {target['verdict']} ({target['findings']} "
+                               f"finding{'s' if target['findings'] != 1 else ''})", err=True)
         else:
-            out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
-        results = build_many(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools,
-                             builders=builders, stderr=sink,
-                             on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
+            chosen = docs[0][1]
+        code = emit(chosen, fmt, output, quiet=quiet, attest=attest)
+    sys.exit(code)
+
+
+def _bake_specs(args: tuple[str, ...], opts: dict[str, Any], inline_dir: str) -> list[Any]:
+    """The bake targets for `check --bake [FILE] [TARGET]...`, each with the command line's
+    build options added (and its SOURCE_DATE_EPOCH: the flag, else the target's
+    SOURCE_DATE_EPOCH arg, else the git commit time of its context)."""
+    from dataclasses import replace
+
+    from repro.buildkit import resolve_source_date_epoch
+    from repro.buildkit.bake import read_bake
+
+    files = tuple(a for a in args[:1] if os.path.isfile(a) or a.endswith((".hcl", ".json", ".yml", ".yaml")))
+    targets = tuple(args[len(files):])
+    found = read_bake(files, targets, inline_dir=inline_dir)
+    flags = {k: v for k, v in opts.items() if v not in (None, (), False)}
+    if flags.get("dockerfile") or flags.get("target"):
+        raise InputError("with --bake, each target names its Dockerfile and stage: -f and --target do not apply")
+    out = []
+    for t in found:
+        spec = t.spec
+        explicit = flags.get("source_date_epoch")
+        if explicit is not None and spec.source_date_epoch is not None and int(explicit) != spec.source_date_epoch:
+            raise InputError(f"bake target {t.name} sets SOURCE_DATE_EPOCH={spec.source_date_epoch}, "
+                             f"--source-date-epoch says {explicit}")
+        epoch = spec.source_date_epoch if explicit is None and spec.source_date_epoch is not None else \
+            resolve_source_date_epoch(spec.context, explicit)
+        platforms = tuple(p.strip() for v in flags.get("platforms", ()) for p in v.split(",") if p.strip())
+        spec = replace(spec, source_date_epoch=epoch, platforms=platforms or spec.platforms,
+                       build_args=spec.build_args + tuple(flags.get("build_args", ())),
+                       build_contexts=spec.build_contexts + tuple(flags.get("build_contexts", ())),
+                       secrets=spec.secrets + tuple(flags.get("secrets", ())), ssh=spec.ssh + tuple(flags.get("ssh", ())))
+        out.append(replace(t, spec=spec))
+    return out
+
+
+def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str, ...], builders: tuple[str, ...],
+               vary: Any, against: str | None, progress: str, tools: Any, tls: Any, display: Any, registry: Any,
+               limits: Any, verify_all: bool, semantic: bool, ignore: tuple[str, ...], use_diffoscope: bool,
+               cfg: Any, overridden: Any, trust_equal_digests: bool, report_dir: str | None, quiet: bool,
+               label: str | None = None) -> dict[str, Any]:
+    """Build `spec` n times, compare, follow COPY --from findings into their stages; the
+    report document of the comparison the report shows."""
+    from dataclasses import replace
+
+    from repro.buildkit import BuildSession
+    from repro.progress import BuildSink
+
+    # on a terminal, parallel builds show one status line instead of interleaved logs
+    sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
+    with BuildSession(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools, builders=builders,
+                      stderr=sink, keep_daemons=True, tls=tls) as session:
+        results = session.run(on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
         display.clear()
         for r in {r.builder: r for r in results}.values():
             _warn_version(r.buildkit_version, r.daemon)
@@ -272,40 +367,82 @@ def check(context: str, n: int, addrs: tuple[str, ...], builders: tuple[str, ...
         pairs = [(against, r.path) for r in results] if against else []
         pairs += [(results[0].path, r.path) for r in results[1:]]
         platform = _built_platform(results[0].path, limits) if against else None
-        docs = []
-        extracted = False
-        for ref_a, ref_b in pairs:
-            with open_images(ref_a, ref_b, verify_all, limits, platform=platform if ref_a == against else None,
-                             registry=registry) as images:
-                doc, result = compare(*images.images, platform=platform if ref_a == against else None,  # type: ignore[attr-defined]
+
+        extracted = []
+
+        def compare_pair(ref_a: str, ref_b: str, *, plat: str | None = None,
+                         extract_if: Any = None) -> dict[str, Any]:
+            with open_images(ref_a, ref_b, verify_all, limits, platform=plat, registry=registry) as images:
+                doc, result = compare(*images.images, platform=plat,  # type: ignore[attr-defined]
                                       semantic=semantic, ignore=ignore,
                                       source_date_epoch=spec.source_date_epoch, build=build_doc,
                                       use_diffoscope=use_diffoscope, limits=limits, progress=display,
                                       config=cfg.report(overridden), trust_equal_digests=trust_equal_digests)
-                # --report-dir gets the first comparison that differs (else the last one)
-                if report_dir and not extracted and (doc["verdict"] != "reproducible" or (ref_a, ref_b) == pairs[-1]):
+                if report_dir and extract_if is not None and not extracted and extract_if(doc):
                     from repro.extract import extract
 
                     extract(result, result.findings, doc, report_dir)
-                    extracted = True
-            if not keep:  # the tarballs go away with the temp dir: name the builds instead
-                names = {r.path: f"build-{i + 1}" for i, r in enumerate(results)}
-                for inp in doc["inputs"]:
-                    inp["ref"] = names.get(inp["ref"], inp["ref"])
-            docs.append(doc)
+                    extracted.append(True)
+            return doc
+
+        docs = []
+        for ref_a, ref_b in pairs:
+            # --report-dir gets the first comparison that differs (else the last one)
+            last = (ref_a, ref_b) == pairs[-1]
+            doc = compare_pair(ref_a, ref_b, plat=platform if ref_a == against else None,
+                               extract_if=lambda d, last=last: d["verdict"] != "reproducible" or last)
+            docs.append((ref_a, ref_b, doc))
         # one report: the first comparison that differs (else the first); with more than one
         # comparison, every comparison's verdict is listed under "comparisons"
-        chosen = next((d for d in docs if d["verdict"] != "reproducible"), docs[0])
-        display.clear()
+        chosen_pair = next(((a, b, d) for a, b, d in docs if d["verdict"] != "reproducible"), docs[0])
+        chosen = chosen_pair[2]
+        if chosen["verdict"] != "reproducible" and chosen_pair[0] != against:
+            j = next(i for i, r in enumerate(results) if r.path == chosen_pair[1])
+            _follow_stages(chosen, spec, session, (0, j), out_dir, compare_pair, quiet, label)
+        if not keep:  # the tarballs go away with the temp dir: name the builds instead
+            names = {r.path: f"build-{i + 1}" for i, r in enumerate(results)}
+            for _, _, doc in docs:
+                for inp in doc["inputs"]:
+                    inp["ref"] = names.get(inp["ref"], inp["ref"])
         if len(docs) > 1 or against:
-            chosen["comparisons"] = [_comparison(d, d is chosen, against) for d in docs]
+            chosen["comparisons"] = [_comparison(d, d is chosen, against) for _, _, d in docs]
             for c in chosen["comparisons"] if not quiet else ():
                 n_found = c["findings"]
                 click.echo(f"repro: {c['pair']}: {c['verdict']} ({n_found} finding{'s' if n_found != 1 else ''})"
                            f"{'; the report shows this comparison' if c['reported'] and len(docs) > 1 else ''}",
                            err=True)
-        code = emit(chosen, fmt, output, quiet=quiet, attest=attest)
-    sys.exit(code)
+    return chosen
+
+
+def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[int, int], out_dir: str,
+                   compare_pair: Any, quiet: bool, label: str | None) -> None:
+    """Follow findings in COPY --from layers into their stages (repro.dockerfile.chain),
+    building each stage with --target on the daemons builds `sides` ran on."""
+    from dataclasses import replace
+
+    from repro.dockerfile import parse_file
+    from repro.dockerfile.chain import add_stage_chains
+
+    df = parse_file(spec.dockerfile_path())
+    if len(df.stages) < 2:
+        return
+    work = os.path.join(out_dir, ".stages")
+
+    def build_stage(stage: Any, name: str, dockerfile: str | None) -> tuple[str, str]:
+        os.makedirs(work, exist_ok=True)
+        stage_spec = replace(spec, target=name, dockerfile=dockerfile or spec.dockerfile, no_cache=False)
+        if not quiet:
+            click.echo(f"repro: building stage {stage.ref} on both sides to find what made the difference", err=True)
+        paths = []
+        for side in sides:
+            out = os.path.join(work, f"stage-{stage.index}-build-{side + 1}.tar")
+            session.rebuild(side, stage_spec, out, label=f"build {side + 1}, stage {stage.ref}")
+            paths.append(out)
+        return paths[0], paths[1]
+
+    build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
+    add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                     build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
 
 
 def _comparison(doc: Mapping[str, Any], reported: bool, against: str | None) -> dict[str, Any]:

@@ -197,8 +197,9 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False), default=None,
                      help="Dockerfile (default: CONTEXT/Dockerfile)."),
         click.option("--target", default=None, help="Build this stage."),
-        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[/VARIANT]",
-                     help="Build for this platform (repeatable)."),
+        click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,OS/ARCH...]",
+                     help="Build for these platforms (comma-separated or repeated); check compares each platform "
+                          "and gives a verdict per platform and overall."),
         click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."),
         click.option("--build-context", "build_contexts", multiple=True, metavar="NAME=VALUE",
                      help="Named context: a directory, docker-image://REF or "
@@ -218,6 +219,33 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--tlscacert/--tlscert/--tlskey/--tlsservername: buildctl's client TLS for tcp:// daemons (--addr)."""
+    opts = [
+        click.option("--tlscacert", "tlscacert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="CA certificate that signed the tcp:// daemons' certificates (--addr)."),
+        click.option("--tlscert", "tlscert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Client certificate for tcp:// daemons with mutual TLS."),
+        click.option("--tlskey", "tlskey", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Key of the client certificate."),
+        click.option("--tlsservername", "tlsservername", default=None, metavar="NAME",
+                     help="Server name the daemons' certificates are checked against (default: the address's host)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def make_tls(opts: dict[str, Any]) -> Any:
+    """The ClientTLS from the --tls* options (None when none was given), removing them from `opts`."""
+    from repro.buildkit.buildctl import ClientTLS
+
+    tls = ClientTLS(opts.pop("tlscacert", None), opts.pop("tlscert", None), opts.pop("tlskey", None),
+                    opts.pop("tlsservername", None))
+    tls.validate()
+    return tls or None
+
+
 _BUILD_KEYS = ("dockerfile", "target", "platforms", "build_args", "build_contexts", "secrets", "ssh",
                "source_date_epoch")
 
@@ -234,7 +262,9 @@ def build_spec(context: str, opts: Mapping[str, Any]) -> Any:
         opts.get(k) for k in _BUILD_KEYS)
     if not os.path.isdir(context):
         raise InputError(f"build context {context} is not a directory")
-    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=tuple(platforms or ()),
+    # --platform a,b as buildx takes it, or repeated
+    platforms = tuple(dict.fromkeys(p.strip() for v in platforms or () for p in v.split(",") if p.strip()))
+    return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=platforms,
                      build_args=tuple(build_args or ()), build_contexts=tuple(build_contexts or ()),
                      secrets=tuple(secrets or ()), ssh=tuple(ssh or ()),
                      source_date_epoch=resolve_source_date_epoch(context, source_date_epoch))

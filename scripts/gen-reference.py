@@ -5,7 +5,7 @@
     python3 scripts/gen-reference.py --check   # exit 1 and name the pages that are out of date
 
 Each page holds exactly what `python -m repro CMD --help` prints on a terminal at least
-80 columns wide (click wraps help at 78 columns however wide the terminal is). tests/test_docs_reference.py runs --check: a change to
+80 columns wide (click wraps help at 78 columns however wide the terminal is). tests/docs/test_reference.py runs --check: a change to
 an option that does not regenerate the pages fails the suite.
 """
 

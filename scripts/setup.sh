@@ -7,9 +7,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/setup-runtime.sh"
 
 # Debian packages for the tests: a real registry (docker-registry), skopeo, htpasswd
-# (apache2-utils) and openssl for the TLS and token-auth registries, git, chromium for the
-# HTML report.
-want=(docker-registry skopeo apache2-utils openssl git chromium)
+# (apache2-utils) and openssl for the TLS and token-auth registries and the mTLS buildkitd
+# pair, git, chromium for the HTML report, ssh-agent (openssh-client) for the --ssh tests and
+# qemu-user-static for the emulated-platform test, debootstrap for the Debian base image
+# (testdata/make_debian_base.py).
+want=(docker-registry skopeo apache2-utils openssl git chromium openssh-client qemu-user-static debootstrap)
 # The docker CLI (client only: buildx builders are driven through it) usually comes with the
 # machine; Debian's docker.io is the fallback (its daemon is never used).
 command -v docker >/dev/null || want+=(docker.io)

@@ -11,6 +11,11 @@ time (entries sorted, fixed mtime, uid/gid 0, ustar headers without PAX time rec
 gzip header without a name or time). Run it again and the digests do not move.
 
     python3 testdata/make_base.py OUT_DIR        # prints the manifest digest
+    python3 testdata/make_base.py OUT_DIR --arch=amd64,arm64   # an index: busybox for each
+
+Another architecture's busybox-static comes from Debian's mirror (`apt-get download`,
+once, cached beside the layout): with qemu-user-static registered in binfmt_misc, RUN
+steps of the arm64 image run emulated.
 """
 
 from __future__ import annotations
@@ -84,20 +89,10 @@ def _canonical(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def make_base(out_dir: str, busybox: str = "/bin/busybox") -> str:
-    """Write the OCI layout to out_dir (created or overwritten); return the manifest digest."""
-    if not os.path.isfile(busybox):
-        raise SystemExit(f"{busybox} not found: apt-get install busybox-static")
-    blobs: dict[str, bytes] = {}
-
-    def put(data: bytes) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return {"digest": digest, "size": len(data)}
-
+def _image(put, busybox: str, arch: str) -> dict:
+    """Layer, config and manifest of the image for one architecture; its index entry."""
     raw = layer_tar(busybox)
     layer = put(_gzip(raw))
-    arch = GOARCH.get(platform.machine(), platform.machine())
     config = {
         "architecture": arch,
         "os": "linux",
@@ -113,16 +108,38 @@ def make_base(out_dir: str, busybox: str = "/bin/busybox") -> str:
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_desc},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
     }
-    manifest_desc = put(_canonical(manifest))
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(_canonical(manifest)),
+            "platform": {"architecture": arch, "os": "linux"}}
+
+
+def host_arch() -> str:
+    return GOARCH.get(platform.machine(), platform.machine())
+
+
+def make_base(out_dir: str, busybox: str = "/bin/busybox", *, arches: tuple[str, ...] = ()) -> str:
+    """Write the OCI layout to out_dir (created or overwritten); return the digest of what
+    its index names: the manifest of the host's image, or with `arches` (e.g. ("amd64",
+    "arm64")) an image index holding one image per architecture, each with Debian's
+    busybox-static for it (fetched with fetch_busybox; the host's is `busybox`)."""
+    if not os.path.isfile(busybox):
+        raise SystemExit(f"{busybox} not found: apt-get install busybox-static")
+    blobs: dict[str, bytes] = {}
+
+    def put(data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"digest": digest, "size": len(data)}
+
+    if arches:
+        entries = [_image(put, busybox if a == host_arch() else fetch_busybox(a), a) for a in arches]
+        child = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", **put(_canonical(child))}
+    else:
+        top = _image(put, busybox, host_arch())
     index = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            **manifest_desc,
-            "platform": {"architecture": arch, "os": "linux"},
-            "annotations": {"org.opencontainers.image.ref.name": TAG},
-        }],
+        "manifests": [{**top, "annotations": {"org.opencontainers.image.ref.name": TAG}}],
     }
     os.makedirs(os.path.join(out_dir, "blobs", "sha256"), exist_ok=True)
     for digest, data in blobs.items():
@@ -132,7 +149,39 @@ def make_base(out_dir: str, busybox: str = "/bin/busybox") -> str:
         f.write(_canonical({"imageLayoutVersion": "1.0.0"}))
     with open(os.path.join(out_dir, "index.json"), "wb") as f:
         f.write(_canonical(index))
-    return manifest_desc["digest"]
+    return top["digest"]
+
+
+def fetch_busybox(arch: str) -> str:
+    """Debian's busybox-static for another architecture, fetched once from Debian's mirror
+    with apt-get download (package lists for that architecture in a private apt state
+    dir, so the machine's dpkg architectures are not touched) and unpacked into the
+    cache; returns the binary's path."""
+    import glob
+    import subprocess
+
+    cache = os.path.join(os.path.dirname(default_dir()), f"busybox-{arch}")
+    binary = os.path.join(cache, "root", "bin", "busybox")
+    if os.path.isfile(binary):
+        return binary
+    apt = os.path.join(cache, "apt")
+    for sub in ("lists/partial", "cache/archives/partial", "deb"):
+        os.makedirs(os.path.join(apt, sub), exist_ok=True)
+    opts = [f"-oAPT::Architecture={arch}", f"-oAPT::Architectures::={arch}", f"-oDir::State::Lists={apt}/lists",
+            f"-oDir::Cache={apt}/cache", "-oDir::State::status=/dev/null", "-oDebug::NoLocking=1",
+            "-oAPT::Sandbox::User=root", "-qq"]
+    for args in (["update"], ["download", f"busybox-static:{arch}"]):
+        out = subprocess.run(["apt-get", *opts, *args], cwd=os.path.join(apt, "deb"), capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"apt-get {args[0]} for {arch} failed: {out.stderr.strip()[-300:]}")
+    debs = glob.glob(os.path.join(apt, "deb", f"busybox-static_*_{arch}.deb"))
+    if not debs:
+        raise SystemExit(f"apt-get download busybox-static:{arch} left no .deb in {apt}/deb")
+    tmp = binary.rsplit("/bin/", 1)[0] + ".tmp"
+    subprocess.run(["rm", "-rf", tmp], check=True)
+    subprocess.run(["dpkg-deb", "-x", debs[0], tmp], check=True)
+    os.rename(tmp, os.path.dirname(os.path.dirname(binary)))
+    return binary
 
 
 def default_dir() -> str:
@@ -141,5 +190,6 @@ def default_dir() -> str:
 
 
 if __name__ == "__main__":
-    out = sys.argv[1] if len(sys.argv) > 1 else default_dir()
-    print(make_base(out))
+    args = [a for a in sys.argv[1:] if not a.startswith("--arch=")]
+    arches = tuple(a for v in sys.argv[1:] if v.startswith("--arch=") for a in v[len("--arch="):].split(",") if a)
+    print(make_base(args[0] if args else default_dir(), arches=arches))

@@ -17,7 +17,7 @@ Each case is run as `repro diff A B [FLAGS] --report-dir DIR`, A and B relative 
 OUT_DIR (`@/` marks the corpus root). A broken case must exit 2 with one line naming
 `message`; a valid-but-odd case (level "odd") must exit with one of `expect` (0 or 1),
 and nothing may be written outside the report directory. Nothing here is committed as
-a blob: tests/test_corpus.py generates the corpus into a temp dir each run.
+a blob: tests/cli/test_corpus.py generates the corpus into a temp dir each run.
 
 Images are written with tests/imagegen.py; the broken bits are then applied to its
 output (or through its hooks), so every case is deterministic.
@@ -913,6 +913,18 @@ def docker_plain_layer_tampered(d: Path) -> str:
     return write_built(files, d, "docker-archive")
 
 
+@case("docker-manifest", "two uncompressed layers with one diffID; the first file holds other bytes (only the "
+      "last file of a digest used to be read)", "does not hash to")
+def docker_shared_diff_id_first_tampered(d: Path) -> str:
+    same = [g.file("data", b"y" * 3000)]
+    spec = g.ImageSpec([g.LayerSpec(same, compression="none"), g.LayerSpec(same, compression="none")])
+    built = g.build_docker([(spec, ["t:1"])], layout="legacy", symlinks=False)[0]
+    files = dict(built.files)
+    first = json.loads(files["manifest.json"])[0]["Layers"][0]
+    files[first] = flip(files[first], 1000)
+    return write_built(files, d, "docker-archive")
+
+
 # == limits: each safety limit, and its flag, on otherwise valid images ======================
 # The layers must differ from the good image's so that the differ reads them.
 
@@ -1082,6 +1094,106 @@ def odd_compression_only(d: Path) -> tuple[str, str]:
 def odd_same_image_two_containers(d: Path) -> tuple[str, str]:
     g.write_image(good_spec(), d / "layout", "oci")
     return GOOD, f"oci:@/{d.name}/layout"
+
+
+# == verdict: valid images that differ where repro once answered "identical" (#16) ==========
+# Each pair differs only where the case says; the exit must be 1, never 0.
+
+SIG_TYPE = "application/vnd.example.signature.v1+json"
+
+
+def two_platforms(nested: bool = True, **kw: Any) -> g.Built:
+    amd = good_spec(**kw)
+    arm = g.vary_image(good_spec(**kw), platform="linux/arm64")
+    return g.build_oci(g.IndexSpec([amd, arm], nested=nested))
+
+
+def _index_pair(edit: Callable[[dict[str, bytes], Any], Any], nested: bool = True) -> Callable[[Path], tuple[str, str]]:
+    """A: a two-platform image; B: the same with `edit(files, index_doc)` applied to its
+    (nested) index, everything above re-hashed."""
+    def make(d: Path) -> tuple[str, str]:
+        built = two_platforms(nested)
+        g.write_files(built.files, d / "a.tar", "oci-archive")
+        files = dict(built.files)
+        if nested:
+            top = json.loads(files["index.json"])["manifests"][0]["digest"]
+            edit_json(files, top, lambda doc: edit(files, doc))
+        else:
+            edit_index_json(files, lambda doc: edit(files, doc))
+        g.write_files(files, d / "b.tar", "oci-archive")
+        return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+    return make
+
+
+def _add_signature(files: dict[str, bytes], doc: Any) -> None:
+    sig = canonical({"signed": "by someone"})
+    files[blob_name(sha256(sig))] = sig
+    doc["manifests"].append({"mediaType": SIG_TYPE, "digest": sha256(sig), "size": len(sig)})
+
+
+def _set_entry(key: str, value: Any, where: str = "") -> Callable[[dict[str, bytes], Any], None]:
+    def edit(files: dict[str, bytes], doc: Any) -> None:
+        entry = doc["manifests"][0]
+        (entry.setdefault(where, {}) if where else entry)[key] = value
+    return edit
+
+
+verdict_index_unknown_media_type = case("verdict", "B's index has one more entry, of a media type repro does not read",
+                                        expect=(1,))(_index_pair(_add_signature))
+verdict_index_os_version = case("verdict", "an index entry's platform differs only in os.version", expect=(1,))(
+    _index_pair(_set_entry("os.version", "10.0.17763.1", "platform")))
+verdict_index_os_features = case("verdict", "an index entry's platform differs only in os.features", expect=(1,))(
+    _index_pair(_set_entry("os.features", ["win32k"], "platform")))
+verdict_index_urls = case("verdict", "an index entry differs only in urls", expect=(1,))(
+    _index_pair(_set_entry("urls", ["https://example.com/blob"])))
+verdict_index_artifact_type = case("verdict", "an index entry differs only in artifactType", expect=(1,))(
+    _index_pair(_set_entry("artifactType", "application/vnd.example")))
+verdict_index_subject = case("verdict", "the nested index differs only in its subject", expect=(1,))(
+    _index_pair(lambda files, doc: doc.__setitem__(
+        "subject", {"mediaType": g.OCI_MANIFEST, "digest": "sha256:" + "5" * 64, "size": 1})))
+verdict_index_order_nested = case("verdict", "the nested index lists the two platforms in the other order",
+                                  expect=(1,))(_index_pair(lambda files, doc: doc["manifests"].reverse()))
+verdict_index_order_flat = case("verdict", "index.json lists the two platforms in the other order", expect=(1,))(
+    _index_pair(lambda files, doc: doc["manifests"].reverse(), nested=False))
+verdict_index_duplicate_entry = case("verdict", "B's index lists its first manifest twice", expect=(1,))(
+    _index_pair(lambda files, doc: doc["manifests"].append(dict(doc["manifests"][0]))))
+
+
+@case("verdict", "every manifest has a subject (as a referrer would), files differ, under --semantic", expect=(1,),
+      flags=("--semantic",))
+def verdict_semantic_subject_on_every_manifest(d: Path) -> tuple[str, str]:
+    subject = {"mediaType": g.OCI_MANIFEST, "digest": "sha256:" + "7" * 64, "size": 7}
+
+    def with_subject(spec: g.ImageSpec) -> g.ImageSpec:
+        spec.manifest_hook = lambda doc: doc.__setitem__("subject", subject)
+        return spec
+    g.write_image(with_subject(good_spec()), d / "a.tar")
+    g.write_image(with_subject(g.vary(good_spec(), 0, "etc/hostname", content=b"other\n")), d / "b.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+@case("verdict", "an image manifest annotated as a BuildKit attestation, files differ, under --semantic",
+      expect=(1,), flags=("--semantic",))
+def verdict_semantic_image_posing_as_attestation(d: Path) -> tuple[str, str]:
+    def posing(spec: g.ImageSpec, path: Path) -> None:
+        files = dict(g.build_oci(g.IndexSpec([spec])).files)
+        top = json.loads(files["index.json"])["manifests"][0]["digest"]
+        edit_json(files, top, lambda doc: doc["manifests"][0].setdefault("annotations", {}).update(
+            {"vnd.docker.reference.type": "attestation-manifest",
+             "vnd.docker.reference.digest": "sha256:" + "7" * 64}))
+        g.write_files(files, path, "oci-archive")
+    posing(good_spec(), d / "a.tar")
+    posing(g.vary(good_spec(), 0, "etc/hostname", content=b"other\n"), d / "b.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+@case("verdict", "two uncompressed layers sharing one diffID, each file intact (diffed with itself)", expect=(0,))
+def verdict_docker_shared_diff_id_intact(d: Path) -> tuple[str, str]:
+    same = [g.file("data", b"y" * 3000)]
+    spec = g.ImageSpec([g.LayerSpec(same, compression="none"), g.LayerSpec(same, compression="none")])
+    files = dict(g.build_docker([(spec, ["t:1"])], layout="legacy", symlinks=False)[0].files)
+    ref = write_built(files, d, "docker-archive")
+    return ref, ref
 
 
 # -- big layers ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Nothing here skips: a missing buildctl/buildkitd, runc or rootlesskit makes the tests
 fail with the tool's install hint, because a verifier whose build tests silently skip
-proves nothing. Register with `pytest_plugins = ["tests.buildkit_fixtures"]` or import.
+proves nothing. The fixtures are registered in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,15 +23,20 @@ import pytest
 from repro import BUILDKIT_VERSION
 from repro.buildkit import Tools, find_buildkit
 from repro.buildkit.procs import mounts_under, processes_mentioning
+from tests import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTEXTS = os.path.join(ROOT, "testdata", "contexts")
 EPOCH = 1700000000  # 2023-11-14T22:13:20Z
 ROOTLESS_USER = "repro-rootless"
 
 
 def load_make_base():
-    spec = importlib.util.spec_from_file_location("make_base", os.path.join(ROOT, "testdata", "make_base.py"))
+    return load_testdata("make_base")
+
+
+def load_testdata(name: str):
+    """A script of testdata/ (make_base, make_debian_base, ...) loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "testdata", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -58,6 +63,16 @@ def buildkit_tools() -> Tools:
 def base_image(tmp_path_factory: pytest.TempPathFactory) -> BaseImage:
     out = tmp_path_factory.mktemp("base") / "layout"
     return BaseImage(str(out), load_make_base().make_base(str(out)))
+
+
+@pytest.fixture(scope="session")
+def debian_base() -> BaseImage:
+    """A real Debian base (debootstrap --variant=minbase bookworm from Debian's mirror) as an
+    OCI layout, for builds that `apt-get install`. Cached across runs in ~/.cache/repro
+    (testdata/make_debian_base.py; the first run takes a few minutes and needs root)."""
+    make = load_testdata("make_debian_base")
+    path = make.default_dir()
+    return BaseImage(path, make.make_debian_base(path))
 
 
 def context(name: str) -> str:

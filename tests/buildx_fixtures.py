@@ -15,7 +15,6 @@ from typing import Iterator
 
 import pytest
 
-from buildkit_fixtures import buildkit_tools  # noqa: F401  (fixture)
 from repro.buildkit import EphemeralDaemon, Tools
 from repro.buildkit.buildx import find_buildx, remote_builder
 

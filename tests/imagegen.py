@@ -2,8 +2,8 @@
 
 Describe an image with dataclasses, write it in any of the three formats repro reads:
 
-    from tests import imagegen as g     # under `python -m pytest` (or `import imagegen as g`:
-    from tests.imagegen import LayerSpec, ImageSpec, write_image, vary   # pytest puts tests/ on sys.path)
+    from tests import imagegen as g     # the one import style of the test suite
+    from tests.imagegen import LayerSpec, ImageSpec, write_image, vary
 
     spec = ImageSpec(layers=[
         LayerSpec([g.dir("etc"), g.file("etc/hostname", b"box\\n", mtime="1700000000.25")],
@@ -627,3 +627,13 @@ def simple_image(**kw: Any) -> ImageSpec:
     ]  # fmt: skip
     return ImageSpec(layers=layers, **kw)
 
+
+def base_spec() -> ImageSpec:
+    """A small two-layer image many tests start from (a tool, /etc files, a date stamp)."""
+    return ImageSpec(layers=[
+        LayerSpec([dir("bin"), file("bin/tool", b"\x7fELF" + b"x" * 100, mode=0o755)],
+                  created_by="COPY tool /bin/ # buildkit"),
+        LayerSpec([dir("etc"), file("etc/hostname", b"box\n"), symlink("etc/link", "hostname"),
+                   file("etc/stamp", b"Tue Nov 14 22:13:20 UTC 2023\n")],
+                  created_by="RUN /bin/sh -c date > /etc/stamp # buildkit"),
+    ], labels={"org.example": "1"})

@@ -34,6 +34,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.polling import wait_for
+
 USER = "auditor"
 PASSWORD = "pw-7c1f9e-not-in-any-output"  # tests grep every output for it
 SERVICE, ISSUER = "repro-test-registry", "repro-test-issuer"
@@ -120,8 +122,8 @@ def run_registry(workdir: str, *, auth: str = "", tls: tuple[str, str] | None = 
 
 def _wait_for(reg: Registry, proc: subprocess.Popen, workdir: str) -> None:
     host, port = reg.host.split(":")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         assert proc.poll() is None, open(os.path.join(workdir, "registry.log")).read()[-2000:]
         try:
             if reg.scheme == "https":
@@ -131,12 +133,11 @@ def _wait_for(reg: Registry, proc: subprocess.Popen, workdir: str) -> None:
             else:
                 conn = http.client.HTTPConnection(host, int(port), timeout=2)
             conn.request("GET", "/v2/")
-            if conn.getresponse().status in (200, 401):
-                return
+            return conn.getresponse().status in (200, 401)
         except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("docker-registry did not answer /v2/ within 30s")
+            return False
+
+    wait_for(answers, timeout=30, what="docker-registry to answer /v2/", interval=0.1)
 
 
 def htpasswd_auth(workdir: str) -> str:

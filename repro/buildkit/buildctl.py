@@ -20,22 +20,57 @@ from repro.buildkit.daemon import EphemeralDaemon, daemon_info
 from repro.buildkit.runner import ClientRun
 from repro.buildkit.spec import BuildSpec, ContextArgs, Push
 from repro.buildkit.tools import Tools
-from repro.errors import BuildError
+from repro.errors import BuildError, InputError
 
 # a broken connection to the daemon: it may have died
 _TRANSPORT_ERRORS = ("code = Unavailable", "error reading from server", "connection refused", "broken pipe")
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """buildctl's client side of mutual TLS with a tcp:// buildkitd (its --tlscacert,
+    --tlscert, --tlskey, --tlsservername): the CA that signed the daemon's certificate,
+    and the certificate and key the daemon's CA signed for us."""
+
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    servername: str | None = None
+
+    def __bool__(self) -> bool:
+        return any((self.cacert, self.cert, self.key, self.servername))
+
+    def args(self) -> list[str]:
+        out: list[str] = []
+        for flag, value in (("--tlscacert", self.cacert), ("--tlscert", self.cert), ("--tlskey", self.key),
+                            ("--tlsservername", self.servername)):
+            if value:
+                out += [flag, os.path.abspath(value) if flag != "--tlsservername" else value]
+        return out
+
+    def validate(self) -> None:
+        """InputError for a file that is not there, or a certificate without its key."""
+        for flag, value in (("--tlscacert", self.cacert), ("--tlscert", self.cert), ("--tlskey", self.key)):
+            if value and not os.path.isfile(value):
+                raise InputError(f"{flag} {value}: not a file")
+        if bool(self.cert) != bool(self.key):
+            raise InputError("--tlscert and --tlskey go together (the client certificate and its key)")
 
 
 @dataclass
 class BuildctlBackend:
     """buildctl against `addr`; `daemon` when it is an EphemeralDaemon repro started
     (then the report calls the driver "ephemeral", and a build failure checks whether
-    the daemon died)."""
+    the daemon died). `tls`: client certificates for a tcp:// daemon with mutual TLS."""
 
     tools: Tools
     addr: str
     daemon: EphemeralDaemon | None = None
     tool: str = "buildctl"
+    tls: ClientTLS | None = None
+
+    def _tls_args(self) -> list[str]:
+        return self.tls.args() if self.tls and self.daemon is None else []
 
     @classmethod
     def on(cls, daemon: EphemeralDaemon) -> BuildctlBackend:
@@ -44,7 +79,8 @@ class BuildctlBackend:
 
     def describe(self) -> BuilderInfo:
         d = self.daemon
-        info = d.info if d is not None and d.info.worker_id else daemon_info(self.tools, self.addr)
+        info = d.info if d is not None and d.info.worker_id else daemon_info(self.tools, self.addr,
+                                                                            tls_args=self._tls_args())
         return BuilderInfo(
             name="buildctl", driver="ephemeral" if d is not None else "remote",
             daemon=d.describe() if d is not None else f"buildkitd {info.buildkit_version} at {self.addr}",
@@ -56,7 +92,7 @@ class BuildctlBackend:
     def invocation(self, spec: BuildSpec, contexts: ContextArgs, ws: Workspace, mode: str,
                    push: Push | None) -> Invocation:
         argv = buildctl_argv(self.tools, self.addr, spec, ws.context, ws.dockerfile, contexts.args,
-                             spec.exporter_options(), ws.part, ws.metadata, mode, push)
+                             spec.exporter_options(), ws.part, ws.metadata, mode, push, tls_args=self._tls_args())
         env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "SOURCE_DATE_EPOCH")}
         if push is not None:
             env.update(_push_auth_env(push, ws.work))
@@ -80,20 +116,23 @@ class BuildctlBackend:
 
 def buildctl_argv(tools: Tools, addr: str, spec: BuildSpec, context: str, dockerfile: str,
                   ctx_args: tuple[str, ...], exporter: dict[str, str], dest: str | None, meta_path: str,
-                  mode: str, push: Push | None = None) -> list[str]:
-    """`buildctl build` with the reproducibility settings (see the module docstring)."""
+                  mode: str, push: Push | None = None, tls_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`buildctl build` with the reproducibility settings (see the module docstring);
+    `tls_args`: ClientTLS.args() for a tcp:// daemon."""
     outputs = []
     if dest is not None:
         outputs.append([("type", "oci"), ("dest", dest), *exporter.items()])
     if push is not None:  # the image exporter takes the same reproducibility options
         outputs.append([("type", "image"), ("name", push.name), ("push", "true"), *exporter.items(),
                         *([("registry.insecure", "true")] if push.insecure else [])])
-    argv = [tools.buildctl, "--addr", addr, "build", "--progress", mode, "--frontend", "dockerfile.v0",
+    argv = [tools.buildctl, "--addr", addr, *tls_args, "build", "--progress", mode, "--frontend", "dockerfile.v0",
             "--local", f"context={context}", "--local", f"dockerfile={os.path.dirname(dockerfile)}",
             "--opt", f"filename={os.path.basename(dockerfile)}",
             "--opt", f"build-arg:SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
     for arg in spec.build_args:
         argv += ["--opt", f"build-arg:{arg}"]
+    for label in spec.labels:
+        argv += ["--opt", f"label:{label}"]
     if spec.target:
         argv += ["--opt", f"target={spec.target}"]
     if spec.platforms:

@@ -205,6 +205,8 @@ def buildx_argv(bx: Buildx, builder: BuildxBuilder, spec: BuildSpec, context: st
             "--file", dockerfile, "--build-arg", f"SOURCE_DATE_EPOCH={spec.source_date_epoch}"]
     for arg in spec.build_args:
         argv += ["--build-arg", arg]
+    for label in spec.labels:
+        argv += ["--label", label]
     if spec.target:
         argv += ["--target", spec.target]
     if spec.platforms:

@@ -81,10 +81,11 @@ def parse_workers(text: str) -> DaemonInfo:
     return DaemonInfo(version, fields.get("ID", ""), platforms, labels)
 
 
-def daemon_info(tools: Tools, addr: str, timeout: float = 30.0) -> DaemonInfo:
-    """Ask the daemon at `addr` who it is; BuildError if it does not answer."""
+def daemon_info(tools: Tools, addr: str, timeout: float = 30.0, tls_args: list[str] | tuple[str, ...] = ()) -> DaemonInfo:
+    """Ask the daemon at `addr` who it is; BuildError if it does not answer. `tls_args`:
+    buildctl's client TLS flags (repro.buildkit.buildctl.ClientTLS.args())."""
     try:
-        out = subprocess.run([tools.buildctl, "--addr", addr, "debug", "workers", "-v"], capture_output=True,
+        out = subprocess.run([tools.buildctl, "--addr", addr, *tls_args, "debug", "workers", "-v"], capture_output=True,
                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise BuildError(f"buildkitd at {addr} did not answer within {timeout:.0f}s") from None

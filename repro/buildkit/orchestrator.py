@@ -29,9 +29,10 @@ from typing import IO, Callable, Hashable
 from repro.atomic import publish_mode
 from repro.buildkit import procs
 from repro.buildkit.backend import Backend, Workspace
-from repro.buildkit.buildctl import BuildctlBackend
+from repro.buildkit.buildctl import BuildctlBackend, ClientTLS
 from repro.buildkit.daemon import EphemeralDaemon
 from repro.buildkit.runner import PROGRESS_MODES, Cancel, LockedSink, progress_mode, run_client
+from repro.buildkit.secrets import Redactor
 from repro.buildkit.spec import BuildSpec, Push, context_args, validate_spec
 from repro.buildkit.tools import Tools, find_buildkit
 from repro.buildkit.variations import Vary, perturbed_context
@@ -70,13 +71,14 @@ class BuildResult:
 def build(spec: BuildSpec, out_tar: str | None, *, addr: str | None = None, progress: str = "auto",
           vary: Vary | None = None, tools: Tools | None = None, label: str = "",
           daemon: EphemeralDaemon | None = None, stderr: IO[str] | None = None,
-          cancel: Cancel | None = None, push: Push | None = None) -> BuildResult:
+          cancel: Cancel | None = None, push: Push | None = None, tls: ClientTLS | None = None) -> BuildResult:
     """Build `spec` once with buildctl into the OCI tarball `out_tar` (written
     atomically), and/or push it (`push`; then `out_tar` may be None).
 
     Daemon: `daemon` if given, else `addr`, else $BUILDKIT_HOST, else a fresh
-    EphemeralDaemon started for this build and torn down after it. Raises BuildError on
-    failure. For the other arguments see run_build."""
+    EphemeralDaemon started for this build and torn down after it; `tls`: client
+    certificates for a tcp:// address. Raises BuildError on failure. For the other
+    arguments see run_build."""
     _check_request(spec, out_tar, progress, push)
     if daemon is not None:
         return run_build(BuildctlBackend.on(daemon), spec, out_tar, progress=progress, vary=vary, label=label,
@@ -84,8 +86,8 @@ def build(spec: BuildSpec, out_tar: str | None, *, addr: str | None = None, prog
     tools = tools or find_buildkit()
     addr = addr or os.environ.get("BUILDKIT_HOST") or None
     if addr is not None:
-        return run_build(BuildctlBackend(tools, addr), spec, out_tar, progress=progress, vary=vary, label=label,
-                         stderr=stderr, cancel=cancel, push=push)
+        return run_build(BuildctlBackend(tools, addr, tls=tls), spec, out_tar, progress=progress, vary=vary,
+                         label=label, stderr=stderr, cancel=cancel, push=push)
     with EphemeralDaemon(tools=tools) as own:
         return run_build(BuildctlBackend.on(own), spec, out_tar, progress=progress, vary=vary, label=label,
                          stderr=stderr, cancel=cancel, push=push)
@@ -104,7 +106,10 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
     contexts = context_args(spec.build_contexts)
     info = backend.describe()
     sink = stderr or sys.stderr
+    redact = Redactor.for_secrets(spec.secrets)
     mode = progress_mode(progress, label, sink)
+    if redact and mode == "tty":
+        mode = "plain"  # secret values are redacted line by line (repro.buildkit.secrets)
     with contextlib.ExitStack() as stack:
         ws = _workspace(stack, spec, out_tar, vary)
         call = backend.invocation(spec, contexts, ws, mode, push)
@@ -114,7 +119,7 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
             cancel.check()
         started, t0 = time.time(), time.monotonic()
         run = run_client(call.argv, mode=mode, show=progress != "quiet", label=label, sink=sink, cancel=cancel,
-                         env=call.env, tool=backend.tool)
+                         env=call.env, tool=backend.tool, redact=redact or None)
         duration = time.monotonic() - t0
         if run.code != 0:
             raise backend.failure(run)
@@ -200,7 +205,8 @@ class BuildSession:
 
     def __init__(self, spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] | list[str] = (),
                  builders: tuple[str, ...] | list[str] = (), vary: bool | Vary = False, progress: str = "auto",
-                 tools: Tools | None = None, stderr: IO[str] | None = None, keep_daemons: bool = False) -> None:
+                 tools: Tools | None = None, stderr: IO[str] | None = None, keep_daemons: bool = False,
+                 tls: ClientTLS | None = None) -> None:
         if n < 1:
             raise InputError(f"--builds must be at least 1, not {n}")
         if progress not in PROGRESS_MODES:
@@ -214,7 +220,7 @@ class BuildSession:
         self.varies = [None if i == 0 or base_vary is None else replace(base_vary, index=i) for i in range(n)]
         self.sink: IO[str] = LockedSink(stderr or sys.stderr) if n > 1 else (stderr or sys.stderr)
         self.cancel = Cancel()
-        self._backends = _plan_backends(n, tuple(addrs), tuple(builders), tools)
+        self._backends = _plan_backends(n, tuple(addrs), tuple(builders), tools, tls)
         # find BuildKit now, before any build starts, when some build needs a daemon of ours
         self._tools = tools or (find_buildkit() if None in self._backends else None)
         self._daemons: list[EphemeralDaemon] = []   # open, to be closed by close()
@@ -312,7 +318,8 @@ class BuildSession:
 def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] | list[str] = (),
                vary: bool | Vary = False, progress: str = "auto", tools: Tools | None = None,
                stderr: IO[str] | None = None, builders: tuple[str, ...] | list[str] = (),
-               on_done: Callable[[int, BuildResult], None] | None = None) -> list[BuildResult]:
+               on_done: Callable[[int, BuildResult], None] | None = None,
+               tls: ClientTLS | None = None) -> list[BuildResult]:
     """N independent builds of `spec` into out_dir/build-1.tar ... build-N.tar.
 
     Default: each build on its own fresh EphemeralDaemon, all in parallel. With `addrs`,
@@ -324,12 +331,12 @@ def build_many(spec: BuildSpec, n: int, out_dir: str, *, addrs: tuple[str, ...] 
     called as each build ends.
     """
     with BuildSession(spec, n, out_dir, addrs=addrs, builders=builders, vary=vary, progress=progress,
-                      tools=tools, stderr=stderr) as session:
+                      tools=tools, stderr=stderr, tls=tls) as session:
         return session.run(on_done)
 
 
 def _plan_backends(n: int, addrs: tuple[str, ...], builders: tuple[str, ...],
-                   tools: Tools | None) -> list[Backend | None]:
+                   tools: Tools | None, tls: ClientTLS | None = None) -> list[Backend | None]:
     """Build i's backend, or None for a fresh ephemeral daemon (started when build i starts).
     Resolves every buildx builder once (bootstrapping it) and finds BuildKit if needed."""
     from repro.buildkit import buildx
@@ -345,7 +352,7 @@ def _plan_backends(n: int, addrs: tuple[str, ...], builders: tuple[str, ...],
     backends: list[Backend | None] = [resolved[k] if k is not None else None for k in kinds]
     if addrs:
         for j, i in enumerate(ctl):  # the j-th buildctl build takes the j-th address
-            backends[i] = BuildctlBackend(tools, addrs[j % len(addrs)])  # type: ignore[arg-type]
+            backends[i] = BuildctlBackend(tools, addrs[j % len(addrs)], tls=tls)  # type: ignore[arg-type]
     return backends
 
 

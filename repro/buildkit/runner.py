@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Callable
 
 from repro.errors import BuildError
 
@@ -54,11 +54,15 @@ def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
 
 def run_client(argv: list[str], *, mode: str, show: bool, label: str, sink: IO[str],
                cancel: Cancel | None = None, env: dict[str, str] | None = None,
-               tool: str = "buildctl") -> ClientRun:
+               tool: str = "buildctl", redact: Callable[[str], str] | None = None) -> ClientRun:
     """Run a build client whose progress display is `mode` (the value its --progress got):
     on a pty when "tty", else with stdout+stderr piped. Copy its output to `sink` when
     `show` (plain lines prefixed with `[label] `). `env` replaces the environment.
-    `cancel` registers the process so that another thread can kill it."""
+    `cancel` registers the process so that another thread can kill it. `redact` rewrites
+    every line before it is shown or kept (secret values: repro.buildkit.secrets); it
+    needs line-by-line output, so it cannot be combined with "tty"."""
+    if redact is not None and mode == "tty":
+        raise ValueError("run_client: redact needs plain output, not a tty display")
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     prefix = f"[{label}] " if label else ""
     use_pty = mode == "tty"
@@ -92,6 +96,8 @@ def run_client(argv: list[str], *, mode: str, show: bool, label: str, sink: IO[s
             assert proc.stdout is not None
             for raw in proc.stdout:
                 line = raw.decode(errors="replace").rstrip("\n")
+                if redact is not None:
+                    line = redact(line)
                 tail.append(_ANSI.sub("", line))
                 if show:
                     sink.write(prefix + line + "\n")

@@ -58,6 +58,7 @@ class BuildSpec:
     compression: str = "gzip"
     exporter: tuple[str, ...] = ()
     no_cache: bool = True
+    labels: tuple[str, ...] = ()  # "K=V": image config labels, as buildx --label / a bake target's labels
 
     def exporter_options(self) -> dict[str, str]:
         """The OCI exporter options (without `type` and `dest`), defaults first."""
@@ -232,6 +233,12 @@ def validate_spec(spec: BuildSpec) -> None:
             raise InputError(f"--build-arg {arg!r} is not K=V")
         if key == "SOURCE_DATE_EPOCH":
             raise InputError("give SOURCE_DATE_EPOCH with --source-date-epoch, not as a --build-arg")
+    for label in spec.labels:
+        if "=" not in label or label.startswith("="):
+            raise InputError(f"label {label!r} is not K=V")
+    from repro.buildkit.secrets import check_sources
+
+    check_sources(spec.secrets, spec.ssh)
     for name in (spec.target,):
         if name is not None and not _NAME_RE.match(name):
             raise InputError(f"--target {name!r} is not a stage name")

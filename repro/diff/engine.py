@@ -16,9 +16,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
-from repro.diff.documents import compare_annotations, compare_config, compare_top_level
+from repro.diff.documents import (IndexView, compare_annotations, compare_config, compare_indexes,
+                                  compare_top_level)
 from repro.diff.entries import Key, compare_entries, keyed, order_difference
 from repro.diff.filesystem import MergedFS
 from repro.diff.finding import Finding
@@ -215,9 +216,18 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
                 raise InputError(f"platform {want} is not in image {side} ({img.ref}); it has: {', '.join(have) or 'none'}")
         pairs = [p for p in pairs if p[0][0] == want]
 
-    if a.index is not None and b.index is not None and options.platform is None:
-        for fld, va, vb, det in compare_annotations(a.index.get("annotations"), b.index.get("annotations")):
-            findings.append(Finding("index", fld, a=va, b=vb, detail=det))
+    # Above the manifests: the tree of indexes, entry by entry (platforms, annotations,
+    # urls, artifactType, subject, order, entries of other media types).
+    want = str(options.platform) if options.platform is not None else None
+    if a.index is not None and b.index is not None:
+        for plat, fld, va, vb, det in compare_indexes(_index_view(a), _index_view(b), want):
+            findings.append(Finding("index", fld, platform=plat, a=va, b=vb, detail=det))
+    elif (a.index is None) != (b.index is None) and want is None:
+        # What a push with attestations makes of one image is an index around the image
+        # manifest and its attestations: the attestations' presence findings say it all.
+        if not _wraps_attestations_only(a if a.index is not None else b):
+            findings.append(Finding("index", "presence", a=a.index is not None, b=b.index is not None,
+                                    detail={"note": "one image is an index, the other a single manifest"}))
 
     for (plat, role), ma, mb in pairs:
         if ma is None or mb is None:
@@ -240,6 +250,13 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
             continue
         _compare_descriptor_annotations(a, b, ma, mb, plat, findings)
         platforms.append(_compare_manifest(a, b, ma, mb, plat, options, contents, findings))
+
+    if want is None and a.digest != b.digest and not findings:
+        # Different bytes and nothing above found to say why: the documents are equal key
+        # by key (formatting, key order). Never "identical" for two different digests.
+        findings.append(Finding("index", "digest", a=a.digest, b=b.digest,
+                                detail={"note": "the documents are equal key by key; their bytes differ",
+                                        "formatting": True}))
 
     if options.verify_unread:
         _verify_unread(a, b, platforms)
@@ -281,8 +298,28 @@ def _verify_unread(a: Image, b: Image, platforms: list[PlatformResult]) -> None:
                 pass
 
 
+def _wraps_attestations_only(img: Image) -> bool:
+    """The index holds one image manifest, at least one attestation, and nothing else."""
+    index = img.index or {}
+    if set(index) - {"schemaVersion", "mediaType", "manifests"}:
+        return False
+    roles = {m.descriptor.digest: m.is_attestation for m in img.manifests}
+    entries = index.get("manifests") or ()
+    kinds = [roles.get(e.get("digest")) if isinstance(e, Mapping) else None for e in entries]
+    return kinds.count(False) == 1 and kinds.count(True) >= 1 and None not in kinds
+
+
+def _index_view(img: Image) -> IndexView:
+    return IndexView(img.index, getattr(img, "indexes", {}) or {},
+                     {m.descriptor.digest: (m.attests, str(m.platform) if m.platform else None) for m in img.manifests})
+
+
 def _compare_descriptor_annotations(a: Image, b: Image, ma: ManifestImage, mb: ManifestImage, plat: str,
                                     out: list[Finding]) -> None:
+    """Annotations of a manifest's descriptor where no index lists it (an OCI layout's
+    index.json entry); the entries of an index are compared by compare_indexes."""
+    if a.index is not None and b.index is not None:
+        return
     if _unlisted(a, ma) or _unlisted(b, mb):
         return
     for fld, va, vb, det in compare_annotations(ma.descriptor.annotations, mb.descriptor.annotations, where="descriptor"):

@@ -42,7 +42,8 @@ SEMANTIC_RULES: tuple[tuple[str, str, Callable[[Finding], bool]], ...] = (
      "are otherwise equal",
      lambda f: (f.kind == "file" and f.field == "pax")
      or (f.kind == "layer" and f.field in ("compression", "diff_id", "media_type"))
-     or (f.kind in ("manifest", "config") and f.field == "digest" and f.detail.get("role") != "attestation")),
+     or (f.kind in ("manifest", "config") and f.field == "digest" and f.detail.get("role") != "attestation")
+     or (f.kind == "index" and f.field == "digest" and f.detail.get("formatting") is True)),
     ("image-name-annotations", "org.opencontainers.image.ref.name and io.containerd.image.name",
      lambda f: f.field == "annotations" and f.detail.get("key") in IMAGE_NAME_ANNOTATIONS),
     # Provenance holds build times and a random invocation id by design (moby/buildkit#3421),

@@ -131,6 +131,8 @@ class Dockerfile:
             raise InputError("the Dockerfile has no FROM: no stage to build")
         if name is None:
             return self.stages[-1]
+        if name.isdigit() and int(name) < len(self.stages):  # repro's own use: an unnamed stage by index
+            return self.stages[int(name)]
         found = next((s for s in self.stages if s.name == name.lower()), None)
         if found is None:
             names = ", ".join(s.name for s in self.stages if s.name) or "none"

@@ -98,12 +98,12 @@ def _member(tar: TarIndex, path: str, what: str) -> str:
     return name
 
 
-def _hash_member(tar: TarIndex, name: str) -> str:
-    h = hashlib.sha256()
+def _hash_member(tar: TarIndex, name: str, algo: str = "sha256") -> str:
+    h = hashlib.new(algo)
     with tar.open(name) as f:
         while data := f.read(CHUNK):
             h.update(data)
-    return "sha256:" + h.hexdigest()
+    return f"{algo}:{h.hexdigest()}"
 
 
 def _diff_ids(config: Any) -> list[Any]:
@@ -147,6 +147,15 @@ def open_docker_archive(ref: Reference, tar: TarIndex, limits: Limits, verify_al
             else:
                 digest = _hash_member(tar, name)  # compressed layer named by id, not content
             m.check_digest(digest, f"{label}: layer {i} digest")
+            earlier = blobs.files.get(digest)
+            if earlier is not None and earlier != name:
+                # Two members under one digest (two layers with one diffID): blobs are
+                # read by digest, so only one member would ever be opened and the other
+                # never checked. Both must hash to the digest now.
+                for member in (earlier, name):
+                    if _hash_member(tar, member, digest.partition(":")[0]) != digest:
+                        raise IntegrityError(f"{label}: layer file {member} does not hash to {digest}, "
+                                             f"the diffID it is listed under")
             blobs.files[digest] = name
             layers.append({"mediaType": _LAYER_TYPES[compression], "size": tar.members[name].size, "digest": digest})
 

@@ -160,7 +160,10 @@ class ManifestImage:
 
     @property
     def is_attestation(self) -> bool:
-        return self.attests is not None or self.descriptor.is_attestation
+        """Only a manifest without image layers: the walker sets `attests` for BuildKit's
+        attestation manifests and OCI referrers, never for one that holds tar layers,
+        whatever its descriptor's annotations say."""
+        return self.attests is not None
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class Image(Protocol):
     kind: str  # oci-archive | oci | docker-archive | docker
     digest: str  # the top-level manifest or index digest
     index: Mapping[str, Any] | None  # the top-level index JSON, when there is one
-    manifests: tuple[ManifestImage, ...]  # every image manifest, nested indexes walked
+    manifests: tuple[ManifestImage, ...]  # every image manifest, nested indexes walked (each descriptor once)
+    indexes: Mapping[str, Mapping[str, Any]]  # every index document walked, by digest (frozen)
 
     def open_layer(self, layer: LayerRef) -> ContextManager[BinaryIO]:
         """The uncompressed layer tar, streamed. Reading it to EOF verifies the blob's

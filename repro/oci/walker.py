@@ -63,9 +63,11 @@ class SourceImage:
         manifests: Sequence[m.ManifestImage],
         blobs: Blobs,
         limits: Limits,
+        indexes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.ref, self.kind, self.digest, self.index = ref, kind, digest, index
         self.manifests = tuple(manifests)
+        self.indexes = dict(indexes or {})
         self._blobs = blobs
         self._limits = limits
         self._closed = False
@@ -255,6 +257,14 @@ class Walker:
         self.manifests: list[m.ManifestImage] = []
         self.root_index: Mapping[str, Any] | None = None  # the first index document read
         self.skipped: set[str] = set()  # platforms of index entries left out by `platform`
+        # every index document walked, by digest (the differ compares the tree of them)
+        self.indexes: dict[str, Mapping[str, Any]] = {}
+        # each document is read, verified and parsed once, however often it is listed: a
+        # 1 MiB manifest referenced 1000 times costs 1 MiB, not 1 GB
+        self._documents: dict[tuple[str, int], Any] = {}  # parsed, never changed
+        self._frozen: dict[tuple[str, int], Any] = {}
+        self._manifests: dict[tuple[Any, ...], m.ManifestImage] = {}
+        self._others: set[str] = set()
 
     # -- blobs ---------------------------------------------------------------
 
@@ -269,7 +279,21 @@ class Walker:
             )
 
     def read_json(self, desc: m.Descriptor, what: str) -> Any:
-        """A whole JSON document, verified against its descriptor before parsing."""
+        """A whole JSON document, verified against its descriptor before parsing, and
+        frozen; read once per digest and size."""
+        key = (desc.digest, desc.size)
+        if key not in self._documents:
+            self._documents[key] = self._read_json(desc, what)
+        return self._documents[key]
+
+    def frozen(self, desc: m.Descriptor, doc: Any) -> Any:
+        """m.freeze(doc) of the document read for `desc`, made once per digest."""
+        key = (desc.digest, desc.size)
+        if key not in self._frozen:
+            self._frozen[key] = m.freeze(doc)
+        return self._frozen[key]
+
+    def _read_json(self, desc: m.Descriptor, what: str) -> Any:
         if desc.size > self.limits.max_json_bytes:
             raise self.limits.exceeded("max_json_bytes", f"{what}: {desc.size} bytes")
         self.check_stored(desc, what)
@@ -303,13 +327,35 @@ class Walker:
             doc = self.read_json(desc, what)
             children = parse_index(doc, what, desc.media_type)
             if self.root_index is None:
-                self.root_index = m.freeze(doc)
+                self.root_index = self.frozen(desc, doc)
+            first = desc.digest not in self.indexes
+            self.indexes[desc.digest] = self.frozen(desc, doc)
             for child in self.chosen(children):
-                self.visit(child, depth + 1, strict=False)
+                if first or child.media_type in m.INDEX_TYPES:  # counted again, never re-read
+                    self.visit(child, depth + 1, strict=False)
+                else:
+                    self.documents += 1
+                    if self.documents > self.limits.max_manifests:
+                        raise self.limits.exceeded("max_manifests", f"image lists {self.documents} documents")
         elif desc.media_type in m.MANIFEST_TYPES:
-            self.manifests.append(self.manifest(desc))
+            key = (desc.media_type, desc.digest, desc.size, desc.platform, desc.artifact_type,
+                   tuple(sorted(desc.annotations.items())))
+            if key not in self._manifests:  # the same descriptor listed again is the same image
+                self._manifests[key] = self.manifest(desc)
+                self.manifests.append(self._manifests[key])
         elif strict:
             raise FormatError(f"descriptor {short(desc.digest)}: unknown media type {desc.media_type!r}")
+        elif desc.digest not in self._others:
+            # Not ours to read (a signature, an SBOM, a future type), but a blob the image
+            # references all the same: it must exist at its size, and (where reading is
+            # cheap) hash to its digest, as go-containerregistry's validate checks it.
+            self._others.add(desc.digest)
+            what = f"index entry {short(desc.digest)} ({desc.media_type})"
+            if desc.size > self.limits.max_layer_bytes:
+                raise self.limits.exceeded("max_layer_bytes", f"{what}: {desc.size} bytes")
+            self.check_stored(desc, what)
+            if not getattr(self.blobs, "remote", False):
+                self.hash_layer(desc)
 
     def chosen(self, children: list[m.Descriptor]) -> list[m.Descriptor]:
         """The index entries to walk: all of them, or with `platform` the manifests for it,
@@ -343,7 +389,12 @@ class Walker:
             raise self.limits.exceeded("max_layers", f"{what}: {len(raw_layers)} layers")
         layers = [m.Descriptor.from_json(l, f"{what}: layers[{i}]") for i, l in enumerate(raw_layers)]
 
+        # An attestation (BuildKit's annotation, or an OCI 1.1 referrer with a subject) is
+        # compared by digest only; a manifest with image layers is an image whatever it
+        # says, or --semantic could be told to skip a whole image.
         attests = _attests(desc, doc, what)
+        if attests is not None and any(compression_of(l.media_type) is not None for l in layers):
+            attests = None
         is_image = attests is None
         if is_image and config_desc.media_type not in IMAGE_CONFIG_TYPES:
             raise FormatError(f"{what}: config.mediaType {config_desc.media_type!r} is not an image config")
@@ -378,9 +429,9 @@ class Walker:
         return m.ManifestImage(
             descriptor=desc,
             platform=platform,
-            manifest=m.freeze(doc),
+            manifest=self.frozen(desc, doc),
             config_descriptor=config_desc,
-            config=m.freeze(config),
+            config=self.frozen(config_desc, config) if config else m.freeze({}),
             layers=refs,
             attests=attests,
         )
@@ -485,7 +536,7 @@ def build_image(
                     if layer.descriptor.digest not in seen:
                         seen.add(layer.descriptor.digest)
                         walker.hash_layer(layer.descriptor)
-        return SourceImage(ref, kind, digest, index, walker.manifests, blobs, limits)
+        return SourceImage(ref, kind, digest, index, walker.manifests, blobs, limits, walker.indexes)
     except BaseException:
         blobs.close()
         raise

@@ -30,14 +30,17 @@ def _layer_json(p: LayerPair) -> dict[str, Any]:
             "a": _layer_side(p.a), "b": _layer_side(p.b)}
 
 
-def _platform_json(p: PlatformResult) -> dict[str, Any]:
+def _platform_json(p: PlatformResult, findings: tuple[Finding, ...] = ()) -> dict[str, Any]:
     def side(m: Any) -> dict[str, Any] | None:
         if m is None:
             return None
         return {"manifest": m.descriptor.digest, "config": m.config_descriptor.digest,
                 "media_type": m.descriptor.media_type, "layers": len(m.layers)}
 
+    # the platform's own verdict: a multi-platform check can differ on one platform only
+    differs = any(f.platform == p.platform for f in findings)
     return {"platform": p.platform, "role": p.role, "equal": p.equal, "merged": p.merged,
+            "verdict": "not-reproducible" if differs else "reproducible",
             "a": side(p.a), "b": side(p.b), "layers": [_layer_json(l) for l in p.layers]}
 
 
@@ -64,7 +67,7 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
         "platforms": len([p for p in result.platforms if p.role == "image"]),
         "merged_comparison": any(p.merged for p in result.platforms),
     }
-    doc["platforms"] = [_platform_json(p) for p in result.platforms]
+    doc["platforms"] = [_platform_json(p, tuple(fs)) for p in result.platforms]
     doc["findings"] = [f.to_json() for f in fs]
     doc["ignored"] = [{**f.to_json(), "reason": why} for f, why in result.ignored]
     if extra:

@@ -67,6 +67,10 @@ def _finding_rows(fs: list[Mapping[str, Any]]) -> str:
         badge = (f'<span class="tag cause">{escape(cause)}</span>' if cause
                  else '<span class="tag unexplained">unexplained</span>')
         extra = ""
+        if f.get("stage_chain"):
+            from repro.dockerfile.chain import chain_text
+
+            extra += f'<div class="hint">made by: <code>{escape(chain_text(f["stage_chain"]))}</code></div>'
         if f.get("hint"):
             extra += f'<div class="hint">{escape(f["hint"])}</div>'
         if isinstance(d.get("diff"), str):

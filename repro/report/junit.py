@@ -19,7 +19,12 @@ def _line(f: Mapping[str, Any]) -> str:
     d = f.get("detail") or {}
     key = f" {controls(str(d['key']))}" if "key" in d else ""
     cause = f" [{f['cause']}]" if f.get("cause") else " [unexplained]"
-    return f"{what}: {controls(f['field'])}{key}: {f.get('a')!r} -> {f.get('b')!r}{cause}" + (
+    chain = ""
+    if f.get("stage_chain"):
+        from repro.dockerfile.chain import chain_text
+
+        chain = f"\n  made by: {controls(chain_text(f['stage_chain']))}"
+    return f"{what}: {controls(f['field'])}{key}: {f.get('a')!r} -> {f.get('b')!r}{cause}" + chain + (
         f"\n  hint: {f['hint']}" if f.get("hint") else "")
 
 

@@ -114,6 +114,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 what = _esc(what)
             out.append(f"| {_cell(f.get('path') or f['kind'])} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
                        f"| {f.get('cause') or 'unexplained'} |")
+        for f in fs:
+            if f.get("stage_chain"):
+                from repro.dockerfile.chain import chain_text
+
+                out += ["", f"{_esc(f.get('path') or f['field'])} was made by: {_code(chain_text(f['stage_chain']))}"]
         hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")]
         if hints:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]

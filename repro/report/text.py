@@ -51,6 +51,10 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
     else:
         line = f"{label}: {a} → {b}"
     lines = [line]
+    if f.get("stage_chain"):
+        from repro.dockerfile.chain import chain_text
+
+        lines.append(f"    made by: {chain_text(f['stage_chain'])}")
     if f.get("cause"):
         lines.append(f"    cause: {f['cause']} — {f.get('hint') or ''}".rstrip(" —"))
     d = f.get("detail") or {}
