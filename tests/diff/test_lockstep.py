@@ -9,7 +9,6 @@ import dataclasses
 import io
 import random
 
-import imagegen as g
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +19,7 @@ from repro.diff.lockstep import index_pair
 from repro.errors import FormatError, IntegrityError, LimitError
 from repro.oci.layer_index import iter_entries
 from repro.oci.verify import VerifyingReader
+from tests import imagegen as g
 
 
 class _Chunked(io.RawIOBase):
