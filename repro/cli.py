@@ -348,11 +348,10 @@ def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str,
                label: str | None = None) -> dict[str, Any]:
     """Build `spec` n times, compare, follow COPY --from findings into their stages; the
     report document of the comparison the report shows."""
-    from dataclasses import replace
-
     from repro.buildkit import BuildSession
     from repro.progress import BuildSink
 
+    _warn_frontend(spec)
     # on a terminal, parallel builds show one status line instead of interleaved logs
     sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
     with BuildSession(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools, builders=builders,
@@ -414,6 +413,23 @@ def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str,
     return chosen
 
 
+def _warn_frontend(spec: Any) -> None:
+    """A `# syntax=IMAGE` directive makes BuildKit fetch that frontend from a registry for
+    every build: unless pinned by digest, it is an input that can change under the tag."""
+    from repro.dockerfile import read_directives
+
+    try:
+        with open(spec.dockerfile_path(), "rb") as f:
+            directives = read_directives(f.read().decode("utf-8", errors="replace"))
+    except (OSError, ReproError):
+        return  # the build reports an unreadable or refused Dockerfile itself
+    syntax = next((d.value for d in directives if d.name == "syntax"), None)
+    if syntax and "@sha256:" not in syntax:
+        click.echo(f"repro: warning: {spec.dockerfile_path()} says '# syntax={syntax}': BuildKit fetches that "
+                   "frontend image by tag for every build; pin it (IMAGE@sha256:...) so that both builds, and "
+                   "next year's, parse the Dockerfile with the same frontend", err=True)
+
+
 def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[int, int], out_dir: str,
                    compare_pair: Any, quiet: bool, label: str | None) -> None:
     """Follow findings in COPY --from layers into their stages (repro.dockerfile.chain),
@@ -423,7 +439,11 @@ def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[in
     from repro.dockerfile import parse_file
     from repro.dockerfile.chain import add_stage_chains
 
-    df = parse_file(spec.dockerfile_path())
+    try:
+        df = parse_file(spec.dockerfile_path())
+    except ReproError as e:  # BuildKit built it: a Dockerfile our parser refuses must not fail the check
+        click.echo(f"repro: warning: cannot follow COPY --from findings into their stages: {e}", err=True)
+        return
     if len(df.stages) < 2:
         return
     work = os.path.join(out_dir, ".stages")
@@ -472,10 +492,10 @@ def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
         "source_date_epoch": first.source_date_epoch,
         "exporter": dict(first.exporter),
         "base_digests": dict(first.base_digests),
-        "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
+        "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
         "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
                     "snapshotter": r.snapshotter,
-                    "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
+                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
     }
     return doc
 

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Hashable
 
-from repro.buildkit.backend import BuilderInfo, Invocation, Workspace, output_option
+from repro.buildkit.backend import BuilderInfo, Invocation, RunSteps, Workspace, output_option
 from repro.buildkit.daemon import EphemeralDaemon, daemon_info
 from repro.buildkit.runner import ClientRun
 from repro.buildkit.spec import BuildSpec, ContextArgs, Push
@@ -97,6 +97,15 @@ class BuildctlBackend:
         if push is not None:
             env.update(_push_auth_env(push, ws.work))
         return Invocation(argv, env)
+
+    def run_steps(self) -> RunSteps:
+        d = self.daemon
+        if d is None:
+            return RunSteps(None, f"buildkitd at {self.addr} was not started by repro, so repro cannot reach "
+                                  "inside its RUN steps")
+        if d.run_steps_unreachable:
+            return RunSteps(None, d.run_steps_unreachable)
+        return RunSteps(d.dir)
 
     def failure(self, run: ClientRun) -> BuildError:
         message = run.error_text()

@@ -164,6 +164,7 @@ class Cancel:
         self._lock = threading.Lock()
         self._procs: list[subprocess.Popen] = []
         self._daemons: list[EphemeralDaemon] = []
+        self._callbacks: list[Callable[[], None]] = []
         self.fired = False
 
     def add_process(self, proc: subprocess.Popen) -> None:
@@ -179,6 +180,14 @@ class Cancel:
                 raise BuildError("build cancelled")
             self._daemons.append(daemon)
 
+    def on_fire(self, callback: Callable[[], None]) -> None:
+        """Also call `callback` when the batch is stopped (wake up threads waiting on something)."""
+        with self._lock:
+            self._callbacks.append(callback)
+            fired = self.fired
+        if fired:
+            callback()
+
     def check(self) -> None:
         """BuildError("build cancelled") once the batch has been stopped."""
         if self.fired:
@@ -187,7 +196,9 @@ class Cancel:
     def fire(self) -> None:
         with self._lock:
             self.fired = True
-            running, daemons = list(self._procs), list(self._daemons)
+            running, daemons, callbacks = list(self._procs), list(self._daemons), list(self._callbacks)
+        for callback in callbacks:
+            callback()
         for proc in running:
             with contextlib.suppress(OSError):
                 proc.kill()

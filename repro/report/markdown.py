@@ -8,6 +8,9 @@ from collections import defaultdict
 from typing import Any, Mapping
 
 from repro.report.escape import controls
+from repro.report.nested import listings
+
+MAX_ENTRIES = 20  # nested-archive entries listed per archive
 
 
 def _cell(v: Any, width: int = 48) -> str:
@@ -119,12 +122,23 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 from repro.dockerfile.chain import chain_text
 
                 out += ["", f"{_esc(f.get('path') or f['field'])} was made by: {_code(chain_text(f['stage_chain']))}"]
-        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")]
+        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")
+                 or listings(f.get("detail") or {})]
         if hints:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]
             for f in hints:
                 out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
                            f"{(f.get('hint') or '').replace(chr(10), ' ')}")  # our own catalogue text
+                for lst in listings(f.get("detail") or {}):
+                    note = f" ({'; '.join(lst.notes)})" if lst.notes else ""
+                    out += ["", f"  {_esc(lst.title[:1].upper() + lst.title[1:])}{_esc(note)}:", "",
+                            "  | entry | differs in | A | B |", "  |---|---|---|---|"]
+                    for r in lst.rows[:MAX_ENTRIES]:
+                        out.append(f"  | {_code(r.name)} | {_esc(r.differs_in)} | "
+                                   f"{'<br>'.join(_esc(f'{k} {v}' if len(r.a) > 1 else v) for k, v in r.a)} | "
+                                   f"{'<br>'.join(_esc(f'{k} {v}' if len(r.b) > 1 else v) for k, v in r.b)} |")
+                    if len(lst.rows) > MAX_ENTRIES:
+                        out.append(f"  | … {len(lst.rows) - MAX_ENTRIES} more (`--format json` lists them) | | | |")
                 for key in ("diff", "diffoscope"):
                     d = f.get("detail", {}).get(key)
                     if isinstance(d, str):

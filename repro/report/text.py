@@ -6,6 +6,9 @@ import datetime as _dt
 from typing import Any, Mapping
 
 from repro.report.document import sections
+from repro.report.nested import listings
+
+MAX_ENTRIES = 20  # nested-archive entries listed per archive
 from repro.report.escape import controls, quoted
 
 _WIDTH = 60
@@ -60,6 +63,14 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
     d = f.get("detail") or {}
     if isinstance(d.get("diff"), str):
         lines.extend("    | " + l for l in d["diff"].splitlines()[:20])
+    for lst in listings(d):
+        lines.append(f"    {lst.title}" + (f" ({'; '.join(lst.notes)})" if lst.notes else "") + ":")
+        width = min(max((len(r.name) for r in lst.rows), default=0), 40)
+        for r in lst.rows[:MAX_ENTRIES]:
+            values = "; ".join(f"{k} {va} → {vb}" for (k, va), (_, vb) in zip(r.a, r.b)) or r.differs_in
+            lines.append(f"      {r.name:<{width}}  {values}")
+        if len(lst.rows) > MAX_ENTRIES:
+            lines.append(f"      … {len(lst.rows) - MAX_ENTRIES} more (--format json lists them)")
     if isinstance(d.get("diffoscope"), str):
         lines.append("    diffoscope:")
         lines.extend("    : " + l for l in d["diffoscope"].splitlines()[:40])

@@ -192,7 +192,8 @@ def _load_make_corpus():
 
     if "make_corpus" in sys.modules:
         return sys.modules["make_corpus"]
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata", "make_corpus.py")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "testdata",
+                        "make_corpus.py")
     spec = importlib.util.spec_from_file_location("make_corpus", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["make_corpus"] = module
