@@ -23,8 +23,10 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import queue
 import re
 import struct
+import threading
 import zlib
 from types import MappingProxyType
 from typing import Any, BinaryIO, Callable, Iterator
@@ -498,6 +500,61 @@ class TarCursor:
         return None
 
 
+class ReadAhead:
+    """`stream` read in CHUNK pieces by a thread of its own, a few chunks ahead: the blob
+    sha256, the inflate and the diffID sha256 of a layer stream run there (they release
+    the GIL) while the caller parses. What the thread raises is raised by `read()`, in
+    the caller's thread (so the caller's `with image.open_layer()` names the layer)."""
+
+    DEPTH = 4
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._chunks: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="layer-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(CHUNK)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the reading thread
+            self._put(e)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def read(self) -> bytes:
+        if self._ended:
+            return b""
+        item = self._chunks.get()
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        if not item:
+            self._ended = True
+        return item
+
+    def close(self) -> None:
+        """Stop the thread and wait for it: the stream is the caller's to close after."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._chunks.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
 def iter_entries(
     stream: BinaryIO, *, capture_limit: int = 0, max_entries: int = DEFAULT_MAX_ENTRIES,
     content_sink: ContentSink | None = None,
@@ -509,8 +566,19 @@ def iter_entries(
 
     `content_sink(path, size)`, called for every regular file before its content is read,
     may return a writer that receives the content piece by piece (for --report-dir:
-    files of any size are streamed, never held in memory)."""
-    cursor = TarCursor(lambda: stream.read(CHUNK), max_entries)
+    files of any size are streamed, never held in memory).
+
+    The stream is read ahead by a thread (ReadAhead), so reading a layer and indexing it
+    use two cores."""
+    ahead = ReadAhead(stream)
+    try:
+        yield from _index(TarCursor(ahead.read, max_entries), capture_limit, content_sink)
+    finally:
+        ahead.close()
+
+
+def _index(cursor: TarCursor, capture_limit: int,
+           content_sink: ContentSink | None) -> Iterator[tuple[Entry, bytes | None]]:
     sha256 = hashlib.sha256
     with cursor.errors():
         while (header := cursor.next()) is not None:
