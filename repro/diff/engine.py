@@ -419,23 +419,12 @@ def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, opt
     files that differ are offered to the content store for the explainer."""
     pair = index_pair(lambda: ia.open_layer(la), lambda: ib.open_layer(lb), capture_limit=options.capture_limit,
                       max_entries=options.max_entries, on_entries=options.on_entries)
-    if pair.contents:
-        sides = [{(e.path, n): e for (e, n) in _occurrences(entries)} for entries in (pair.entries_a, pair.entries_b)]
-        for key, data in pair.contents.items():
-            for side in (0, 1):
-                e = sides[side].get(key)
-                # bytes left out for the budget (not for size) are fetched again if asked for
-                if e is not None and (data[side] is not None or e.size > options.capture_limit):
-                    contents.offer(side, lkey, key, e.digest, data[side])
+    for key, data in pair.contents.items():
+        for side, (entries, i) in enumerate(zip((pair.entries_a, pair.entries_b), pair.positions[key])):
+            # bytes left out for the budget (not for size) are fetched again if asked for
+            if data[side] is not None or entries[i].size > options.capture_limit:
+                contents.offer(side, lkey, key, entries[i].digest, data[side])
     return pair.entries_a, pair.entries_b
-
-
-def _occurrences(entries: list[Entry]) -> Iterable[tuple[Entry, int]]:
-    seen: dict[str, int] = {}
-    for e in entries:
-        n = seen.get(e.path, 0)
-        seen[e.path] = n + 1
-        yield e, n
 
 
 def _merged(image: Image, m: ManifestImage, max_entries: int) -> MergedFS:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator
 
 from repro.diff.entries import Key
-from repro.errors import ReproError
 from repro.oci.layer_index import CHUNK, TarCursor, make_entry
 from repro.oci.model import Entry
 
@@ -43,6 +42,13 @@ class PairIndex:
     # (path, occurrence) -> (A's bytes, B's bytes) of regular files whose content differs,
     # None for a side over capture_limit (or past the budget)
     contents: dict[Key, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
+
+    # (path, occurrence) of each key of `contents` -> its entry's index in entries_a, entries_b
+    positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
+
+    def differ(self, key: Key, index_a: int, index_b: int, data_a: bytes | None, data_b: bytes | None) -> None:
+        self.contents[key] = (data_a, data_b)
+        self.positions[key] = (index_a, index_b)
 
 
 _END = object()
@@ -272,7 +278,7 @@ def index_pair(open_a: Opener, open_b: Opener, *, capture_limit: int, max_entrie
     b = _Side(_Feed(open_b, "layer-b"), max_entries)
     keep = _Budget(budget)
     hold = max(capture_limit, CHUNK)
-    contents: dict[Key, tuple[bytes | None, bytes | None]] = {}
+    found = PairIndex(a.entries, b.entries)
     told = [0, 0]
 
     def report() -> None:
@@ -286,16 +292,16 @@ def index_pair(open_a: Opener, open_b: Opener, *, capture_limit: int, max_entrie
         b.advance()
         while a.head is not None or b.head is not None:
             if a.key is not None and a.key == b.key:
-                _aligned(a, b, hold, capture_limit, keep, contents)
+                _aligned(a, b, hold, capture_limit, keep, found)
                 a.advance()
                 b.advance()
                 if len(a.entries) & 255 == 0:
                     report()
             elif b.key is None or (a.key is not None and _walk_order(a.key[0]) <= _walk_order(b.key[0])):
-                _out_of_step(a, b, True, hold, capture_limit, keep, contents)
+                _out_of_step(a, b, True, hold, capture_limit, keep, found)
                 a.advance()
             else:
-                _out_of_step(b, a, False, hold, capture_limit, keep, contents)
+                _out_of_step(b, a, False, hold, capture_limit, keep, found)
                 b.advance()
     except Exception as e:
         failed, other = (a, b) if a.failed or not b.failed else (b, a)
@@ -312,11 +318,11 @@ def index_pair(open_a: Opener, open_b: Opener, *, capture_limit: int, max_entrie
             other.feed.stop()
             raise problem
     report()
-    return PairIndex(a.entries, b.entries, contents)
+    return found
 
 
 def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
-             contents: dict[Key, tuple[bytes | None, bytes | None]]) -> None:
+             found: PairIndex) -> None:
     """The two current entries have the same (path, occurrence): compare their content."""
     (fa, na), (fb, nb) = a.head, b.head  # type: ignore[misc]
     key: Key = a.key  # type: ignore[assignment]
@@ -332,16 +338,13 @@ def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
     if na != nb:  # a different size is different content
         da, xa = a.read_file(na, hold, capture_limit)
         db, xb = b.read_file(nb, hold, capture_limit)
-        a.add(fa, da)
-        b.add(fb, db)
-        contents[key] = (keep.keep(xa), keep.keep(xb))
+        found.differ(key, a.add(fa, da), b.add(fb, db), keep.keep(xa), keep.keep(xb))
         return
     if na > hold:
         da, db = _compare_large(a, b, na)
-        a.add(fa, da)
-        b.add(fb, db)
+        ia, ib = a.add(fa, da), b.add(fb, db)
         if da != db:
-            contents[key] = (None, None)
+            found.differ(key, ia, ib, None, None)
         return
     sa = a.span(na)
     sb = b.span(nb) if sa is not None else None
@@ -364,14 +367,13 @@ def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
         da.update(piece)
     for piece in pb:
         db.update(piece)
-    a.add(fa, "sha256:" + da.hexdigest())
-    b.add(fb, "sha256:" + db.hexdigest())
-    contents[key] = (keep.keep(b"".join(pa) if na <= capture_limit else None),
-                     keep.keep(b"".join(pb) if nb <= capture_limit else None))
+    found.differ(key, a.add(fa, "sha256:" + da.hexdigest()), b.add(fb, "sha256:" + db.hexdigest()),
+                 keep.keep(b"".join(pa) if na <= capture_limit else None),
+                 keep.keep(b"".join(pb) if nb <= capture_limit else None))
 
 
 def _out_of_step(side: _Side, other: _Side, side_is_a: bool, hold: int, capture_limit: int, keep: _Budget,
-                 contents: dict[Key, tuple[bytes | None, bytes | None]]) -> None:
+                 found: PairIndex) -> None:
     """The current entry of `side` has no counterpart at the other side's current place:
     hash it, and pair it with the other side's entry of that key if one was seen."""
     fields, n = side.head  # type: ignore[misc]
@@ -391,6 +393,9 @@ def _out_of_step(side: _Side, other: _Side, side_is_a: bool, hold: int, capture_
     mine, theirs = side.entries[index], other.entries[other_index]
     if mine.type == "file" and theirs.type == "file" and mine.digest != theirs.digest:
         data = keep.keep(data)
-        contents[key] = (data, other_data) if side_is_a else (other_data, data)
+        if side_is_a:
+            found.differ(key, index, other_index, data, other_data)
+        else:
+            found.differ(key, other_index, index, other_data, data)
     else:
         keep.release(other_data)

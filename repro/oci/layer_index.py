@@ -70,10 +70,9 @@ def _number(field: bytes, name: str, position: int) -> int:
         raise FormatError(f"layer tar entry {position}: invalid {name} field {field!r}") from None
 
 
-def _octal(field: bytes) -> int:
-    """The common case of a number field, "0000644\0": ValueError for any other (then
-    _number, which also reads base-256, empty and NUL-cut fields)."""
-    return int(field.translate(_NUL_TO_SPACE), 8)
+# The fast number read, inlined where it runs per entry: int(field.translate(_NUL_TO_SPACE), 8)
+# takes the common "0000644\0" and raises ValueError for anything else; then _number
+# (base-256, empty and NUL-cut fields) decides.
 
 
 def _string(field: bytes) -> bytes:
@@ -153,7 +152,7 @@ def _xattr(key: str, value: bytes, where: str) -> tuple[str, bytes] | None:
 def _checksum_ok(block: Any, stored: bytes) -> bool:
     """`block`: the 512 header bytes (bytes or memoryview); `stored`: its checksum field."""
     try:
-        want = _octal(stored)
+        want = int(stored.translate(_NUL_TO_SPACE), 8)  # the fast number read (see above)
     except ValueError:
         try:
             want = int(_string(stored).strip(b" "), 8)
@@ -341,7 +340,7 @@ class TarCursor:
                     return None
                 raise FormatError(f"layer tar entry {self.position}: bad header checksum at byte {self.offset - BLOCK}")
             try:
-                data_size = _octal(size)
+                data_size = int(size.translate(_NUL_TO_SPACE), 8)  # the fast number read
             except ValueError:
                 data_size = _number(size, "size", self.position)
             if data_size < 0:
@@ -427,7 +426,8 @@ class TarCursor:
         else:
             uname_s, gname_s = _name(uname), _name(gname)
             try:
-                uid_n, gid_n, mtime_s = _octal(uid), _octal(gid), str(_octal(mtime))
+                t = _NUL_TO_SPACE  # the fast number read, inlined: a call costs as much
+                uid_n, gid_n, mtime_s = int(uid.translate(t), 8), int(gid.translate(t), 8), str(int(mtime.translate(t), 8))
             except ValueError:
                 uid_n, gid_n = _number(uid, "uid", position), _number(gid, "gid", position)
                 mtime_s = str(_number(mtime, "mtime", position))
@@ -454,7 +454,7 @@ class TarCursor:
         if kind in ("char", "block"):
             devmajor_n, devminor_n = _number(devmajor, "devmajor", position), _number(devminor, "devminor", position)
         try:
-            mode_n = _octal(mode) & 0o7777
+            mode_n = int(mode.translate(_NUL_TO_SPACE), 8) & 0o7777  # the fast number read
         except ValueError:
             mode_n = _number(mode, "mode", position) & 0o7777
         return {

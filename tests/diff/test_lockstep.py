@@ -68,6 +68,11 @@ def check_agrees(tar_a: bytes, tar_b: bytes, sizes_a=None, sizes_b=None, capture
     bytes_b = {k: c for k, c in _contents(tar_b).items()}
     content_keys = {(f.path, f.detail.get("occurrence", 0)) for f in findings(ha, hb)[0] if f.field == "content"}
     assert set(pair.contents) == content_keys
+    assert set(pair.positions) == set(pair.contents)
+    for key, (ia, ib) in pair.positions.items():
+        assert pair.entries_a[ia].path == pair.entries_b[ib].path == key[0]
+        assert [e.path for e in pair.entries_a[:ia]].count(key[0]) == key[1]
+        assert [e.path for e in pair.entries_b[:ib]].count(key[0]) == key[1]
     for key, (xa, xb) in pair.contents.items():
         assert xa == (bytes_a[key] if len(bytes_a[key]) <= capture_limit else None)
         assert xb == (bytes_b[key] if len(bytes_b[key]) <= capture_limit else None)
