@@ -127,7 +127,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
 @registry_options
-@config_options
+@config_options(report=False)
 @quiet_option
 def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
           **opts: Any) -> None:
@@ -461,8 +461,11 @@ def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[in
         return paths[0], paths[1]
 
     build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
-    add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
-                     build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    try:
+        add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                         build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    except ReproError as e:  # the verdict stands; only the explanation is missing
+        click.echo(f"repro: warning: could not follow COPY --from findings into their stages: {e}", err=True)
 
 
 def _comparison(doc: Mapping[str, Any], reported: bool, against: str | None) -> dict[str, Any]:
@@ -583,6 +586,8 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         click.echo(f"repro: error: {_one_line(str(e))}", err=True)
+        for line in e.details:  # e.g. a failed build step's last output lines
+            click.echo(f"  | {_visible(line)}", err=True)
         sys.exit(e.exit_code)
     except Terminated as e:
         click.echo(f"repro: error: {e}", err=True)
@@ -626,9 +631,14 @@ def usage_line(e: click.UsageError, args: list[str] | None = None) -> str:
     return f"{sub}{msg}; see '{path} --help'"
 
 
+def _visible(text: str) -> str:
+    """`text` with control characters escaped (it may come from a build or an image)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _one_line(msg: str) -> str:
     """At most three lines of `msg` joined with " / ", control characters escaped: names
     in messages come from images, and an escape sequence must not reach the terminal."""
     lines = [l for l in msg.strip().splitlines() if l.strip()]
     text = " / ".join(lines[:3]) if lines else "unknown error"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _visible(text)

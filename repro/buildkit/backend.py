@@ -80,8 +80,9 @@ class Backend(Protocol):
         InputError for what this backend cannot do (e.g. push)."""
         ...
 
-    def failure(self, run: ClientRun) -> BuildError:
-        """The error for a client run that exited non-zero."""
+    def failure(self, run: ClientRun, who: str) -> BuildError:
+        """The error for a client run that exited non-zero; `who` names the build
+        ("build", "build 2")."""
         ...
 
     def run_steps(self) -> RunSteps:

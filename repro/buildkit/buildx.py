@@ -255,8 +255,8 @@ class BuildxBackend:
         return RunSteps(None, f"buildx builder {self.builder.name} ({self.builder.driver} driver) runs a BuildKit "
                               "repro did not start, so repro cannot reach inside its RUN steps")
 
-    def failure(self, run: ClientRun) -> BuildError:
-        err = BuildError(f"build on buildx builder {self.builder.name} failed: {run.error_text()}")
+    def failure(self, run: ClientRun, who: str) -> BuildError:
+        err = run.failure(f"{who} on buildx builder {self.builder.name}")
         err.output_tail = run.lines  # type: ignore[attr-defined]
         return err
 

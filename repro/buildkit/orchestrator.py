@@ -34,7 +34,7 @@ from repro.buildkit import procs
 from repro.buildkit.backend import Backend, Workspace
 from repro.buildkit.buildctl import BuildctlBackend, ClientTLS
 from repro.buildkit.daemon import EphemeralDaemon
-from repro.buildkit.runner import PROGRESS_MODES, Cancel, LockedSink, progress_mode, run_client
+from repro.buildkit.runner import PROGRESS_MODES, Cancel, LockedSink, progress_mode, run_client, shows_log
 from repro.buildkit.secrets import Redactor
 from repro.buildkit.spec import BuildSpec, Push, context_args, validate_spec
 from repro.buildkit.tools import Tools, find_buildkit
@@ -132,11 +132,11 @@ def run_build(backend: Backend, spec: BuildSpec, out_tar: str | None, *, progres
         if cancel is not None:
             cancel.check()
         started, t0 = time.time(), time.monotonic()
-        run = run_client(call.argv, mode=mode, show=progress != "quiet", label=label, sink=sink, cancel=cancel,
-                         env=call.env, tool=backend.tool, redact=redact or None)
+        run = run_client(call.argv, mode=mode, show=shows_log(progress, sink), label=label, sink=sink,
+                         cancel=cancel, env=call.env, tool=backend.tool, redact=redact or None)
         duration = time.monotonic() - t0
         if run.code != 0:
-            raise backend.failure(run)
+            raise backend.failure(run, label or "build")
         metadata = _finish(ws, out_tar, backend.tool)
     digest = str(metadata.get("containerimage.digest", ""))
     if push is not None and not digest:
@@ -302,6 +302,13 @@ class BuildSession:
                 on_done(i, result)
             return result
 
+        if self.keep_daemons:
+            # launch kept daemons from this thread: a daemon dies with the thread that launched it
+            # (setpriv --pdeathsig fires when that *thread* ends), and the pool's threads end with run();
+            # the builds' threads wait for them to be ready, in parallel
+            for i in range(self.n):
+                if self._backends[i] is None:
+                    self._daemon_for(i, wait=False)
         groups: dict[Hashable, list[int]] = {}
         for i in range(self.n):
             groups.setdefault(self._serial_key(i), []).append(i)
@@ -373,20 +380,21 @@ class BuildSession:
         backend = self._backends[i]
         return backend.serial_key() if backend is not None else ("ephemeral", i)
 
-    def _daemon_for(self, i: int) -> EphemeralDaemon:
-        """Build i's ephemeral daemon: the running one when daemons are kept, else a new one."""
+    def _daemon_for(self, i: int, *, wait: bool = True) -> EphemeralDaemon:
+        """Build i's ephemeral daemon: the running one when daemons are kept, else a new
+        one; ready unless `wait` is False (then only launched)."""
         with self._lock:
             kept = self._kept.get(i) if self.keep_daemons else None
         if kept is not None and kept.alive():
-            return kept
+            return kept.ready() if wait else kept
         daemon = EphemeralDaemon(tools=self._tools or find_buildkit())
         self.cancel.add_daemon(daemon)  # raises if the session was cancelled meanwhile
         with self._lock:
             self._daemons.append(daemon)
             if self.keep_daemons:
                 self._kept[i] = daemon
-        daemon.start()
-        return daemon
+        daemon.launch()
+        return daemon.ready() if wait else daemon
 
     def _forget(self, daemon: EphemeralDaemon) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
-from repro.report.document import sections
+from repro.report.document import sections, unknown_count
 from repro.report.escape import controls
 from repro.report.nested import Listing, is_archive, listings
 
@@ -419,9 +419,9 @@ def _verdict(doc: Mapping[str, Any], ok: bool) -> str:
         sub = "The two images are identical" + (" under the policy below" if s.get("ignored") else "") + "."
     else:
         kinds = ", ".join(_plural(n, f"{_KIND_NAMES.get(k, k)} difference") for k, n in s["by_kind"].items())
-        unexplained = s["by_cause"].get("unexplained", 0)
+        unknown = unknown_count(s)
         sub = (f"{_plural(s['findings'], 'finding')}: {escape(kinds)}; "
-               + ("all explained" if not unexplained else f"{unexplained} unexplained") + ".")
+               + ("all explained" if not unknown else f"{unknown} unknown") + ".")
     vary = _variations_line(doc)
     return (f'<div class="verdict {"ok" if ok else "bad"}" id="verdict" role="status">'
             f'<p class="v">{"Reproducible" if ok else "Not reproducible"}</p><p>{sub}</p>'
@@ -511,11 +511,12 @@ def _comparisons_box(doc: Mapping[str, Any]) -> str:
     comps = doc.get("comparisons") or []
     if not comps:
         return ""
-    rows = "".join(f"<tr><td class=mono>{_text(c.get('pair', ''))}</td><td>{escape(str(c.get('verdict')))}</td>"
-                   f"<td class=num>{_text(c.get('findings'))}</td>"
-                   f"<td>{'shown below' if c.get('reported') else ''}</td></tr>" for c in comps if isinstance(c, Mapping))
-    return (f'<div class="box"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th>verdict</th>'
-            f'<th class="num">findings</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>')
+    rows = "".join(f"<tr><td><span class=mono>{_text(c.get('pair', ''))}</span><br>{_digest(c.get('digest_a'))} · "
+                   f"{_digest(c.get('digest_b'))}</td><td>{escape(str(c.get('verdict')))}"
+                   f"{'<br><span class=muted>shown below</span>' if c.get('reported') else ''}</td>"
+                   f"<td class=num>{_text(c.get('findings'))}</td></tr>" for c in comps if isinstance(c, Mapping))
+    return (f'<div class="box"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th style="width:9rem">verdict'
+            f'</th><th class="num">findings</th></tr></thead><tbody>{rows}</tbody></table></div>')
 
 
 def _platform(sec: Any, ids: dict[int, str]) -> str:

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
+from repro.report.document import unknown_count
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -57,7 +58,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     else:
         kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
-                   f"{s['by_cause'].get('unexplained', 0)} unexplained.")
+                   f"{unknown_count(s)} unknown.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
             f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
             f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]
@@ -83,6 +84,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                    f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
 
+    comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
+    if comparisons:  # every build's digest, also of the builds beyond A and B
+        out += ["| comparison | digests | verdict |", "|---|---|---|"]
+        for c in comparisons:
+            n = c.get("findings", 0)
+            verdict = ("reproducible" if c.get("verdict") == "reproducible"
+                       else f"not reproducible ({n} finding{'s' if n != 1 else ''})")
+            out.append(f"| {_cell(str(c.get('pair', '')))} | {_cell(c.get('digest_a'))} / {_cell(c.get('digest_b'))} "
+                       f"| {verdict}{' (shown below)' if c.get('reported') else ''} |")
+        out.append("")
     if doc["findings"]:
         causes = {k: n for k, n in s["by_cause"].items()}
         out += ["| cause | findings |", "|---|---|"]
