@@ -98,6 +98,7 @@ def main() -> int:
     ap.add_argument("--entries", type=int, default=400_000)
     ap.add_argument("--baseline", default=None, help="a checkout of an older repro to run side by side")
     ap.add_argument("--baseline-timeout", type=float, default=300)
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds before a repro run is stopped")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,7 @@ def main() -> int:
     todo.append(("endless-token", ["inspect", "--plain-http", reg.ref("app:1")]))
     try:
         for name, argv in todo:
-            row = {"case": name, "repro": run(ROOT, argv, str(out), 600)}
+            row = {"case": name, "repro": run(ROOT, argv, str(out), args.timeout)}
             if args.baseline:
                 row["baseline"] = run(args.baseline, argv, str(out), args.baseline_timeout)
             rows.append(row)

@@ -127,7 +127,7 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
               help="Build with buildctl, or with `docker buildx build` on the current or the named buildx builder "
                    "(drivers docker-container, kubernetes, remote).")
 @registry_options
-@config_options
+@config_options(report=False)
 @quiet_option
 def build(context: str, output: str | None, push: str | None, addr: str | None, builder: str, progress: str,
           **opts: Any) -> None:
@@ -348,11 +348,10 @@ def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str,
                label: str | None = None) -> dict[str, Any]:
     """Build `spec` n times, compare, follow COPY --from findings into their stages; the
     report document of the comparison the report shows."""
-    from dataclasses import replace
-
     from repro.buildkit import BuildSession
     from repro.progress import BuildSink
 
+    _warn_frontend(spec)
     # on a terminal, parallel builds show one status line instead of interleaved logs
     sink = BuildSink(display, n) if display.enabled and progress == "auto" and n > 1 else None
     with BuildSession(spec, n, out_dir, addrs=addrs, vary=vary, progress=progress, tools=tools, builders=builders,
@@ -414,6 +413,23 @@ def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str,
     return chosen
 
 
+def _warn_frontend(spec: Any) -> None:
+    """A `# syntax=IMAGE` directive makes BuildKit fetch that frontend from a registry for
+    every build: unless pinned by digest, it is an input that can change under the tag."""
+    from repro.dockerfile import read_directives
+
+    try:
+        with open(spec.dockerfile_path(), "rb") as f:
+            directives = read_directives(f.read().decode("utf-8", errors="replace"))
+    except (OSError, ReproError):
+        return  # the build reports an unreadable or refused Dockerfile itself
+    syntax = next((d.value for d in directives if d.name == "syntax"), None)
+    if syntax and "@sha256:" not in syntax:
+        click.echo(f"repro: warning: {spec.dockerfile_path()} says '# syntax={syntax}': BuildKit fetches that "
+                   "frontend image by tag for every build; pin it (IMAGE@sha256:...) so that both builds, and "
+                   "next year's, parse the Dockerfile with the same frontend", err=True)
+
+
 def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[int, int], out_dir: str,
                    compare_pair: Any, quiet: bool, label: str | None) -> None:
     """Follow findings in COPY --from layers into their stages (repro.dockerfile.chain),
@@ -423,7 +439,11 @@ def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[in
     from repro.dockerfile import parse_file
     from repro.dockerfile.chain import add_stage_chains
 
-    df = parse_file(spec.dockerfile_path())
+    try:
+        df = parse_file(spec.dockerfile_path())
+    except ReproError as e:  # BuildKit built it: a Dockerfile our parser refuses must not fail the check
+        click.echo(f"repro: warning: cannot follow COPY --from findings into their stages: {e}", err=True)
+        return
     if len(df.stages) < 2:
         return
     work = os.path.join(out_dir, ".stages")
@@ -441,8 +461,11 @@ def _follow_stages(doc: dict[str, Any], spec: Any, session: Any, sides: tuple[in
         return paths[0], paths[1]
 
     build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
-    add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
-                     build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    try:
+        add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                         build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    except ReproError as e:  # the verdict stands; only the explanation is missing
+        click.echo(f"repro: warning: could not follow COPY --from findings into their stages: {e}", err=True)
 
 
 def _comparison(doc: Mapping[str, Any], reported: bool, against: str | None) -> dict[str, Any]:
@@ -472,10 +495,10 @@ def _build_document(results: list[Any], vary: bool) -> dict[str, Any]:
         "source_date_epoch": first.source_date_epoch,
         "exporter": dict(first.exporter),
         "base_digests": dict(first.base_digests),
-        "vary": results[-1].vary.describe() if vary and results[-1].vary is not None else None,
+        "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
         "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
                     "snapshotter": r.snapshotter,
-                    "duration": round(r.duration, 3), "varied": r.vary is not None} for r in results],
+                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
     }
     return doc
 
@@ -563,6 +586,8 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         click.echo(f"repro: error: {_one_line(str(e))}", err=True)
+        for line in e.details:  # e.g. a failed build step's last output lines
+            click.echo(f"  | {_visible(line)}", err=True)
         sys.exit(e.exit_code)
     except Terminated as e:
         click.echo(f"repro: error: {e}", err=True)
@@ -606,9 +631,14 @@ def usage_line(e: click.UsageError, args: list[str] | None = None) -> str:
     return f"{sub}{msg}; see '{path} --help'"
 
 
+def _visible(text: str) -> str:
+    """`text` with control characters escaped (it may come from a build or an image)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _one_line(msg: str) -> str:
     """At most three lines of `msg` joined with " / ", control characters escaped: names
     in messages come from images, and an escape sequence must not reach the terminal."""
     lines = [l for l in msg.strip().splitlines() if l.strip()]
     text = " / ".join(lines[:3]) if lines else "unknown error"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _visible(text)

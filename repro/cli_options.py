@@ -157,14 +157,18 @@ def _set_config(ctx: click.Context, param: Any, value: Any) -> None:
         ctx.meta[f"repro.{param.name}"] = value
 
 
-def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--config FILE / --no-config: the repro.toml that holds a team's defaults (repro/config.py)."""
-    f = click.option("--no-config", "no_config", is_flag=True, expose_value=False, callback=_set_config,
-                     help="Ignore CONTEXT/repro.toml.")(f)
-    return click.option("--config", "config", type=click.Path(dir_okay=False), expose_value=False,
-                        callback=_set_config, metavar="FILE",
-                        help="Defaults from this TOML file instead of CONTEXT/repro.toml (flags override it; "
-                             "its settings and sha256 go into the report's policy).")(f)
+def config_options(f: Callable[..., Any] | None = None, *, report: bool = True) -> Any:
+    """--config FILE / --no-config: the repro.toml that holds a team's defaults (repro/config.py).
+    `@config_options(report=False)` for a command that writes no report (`build`)."""
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--no-config", "no_config", is_flag=True, expose_value=False, callback=_set_config,
+                         help="Ignore CONTEXT/repro.toml.")(f)
+        where = "; its settings and sha256 go into the report's policy" if report else ""
+        return click.option("--config", "config", type=click.Path(dir_okay=False), expose_value=False,
+                            callback=_set_config, metavar="FILE",
+                            help=f"Defaults from this TOML file instead of CONTEXT/repro.toml (flags override "
+                                 f"it{where}).")(f)
+    return add(f) if f is not None else add
 
 
 # config key -> the command's parameter name
@@ -213,7 +217,9 @@ def build_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[,OS/ARCH...]",
                      help="Build for these platforms (comma-separated or repeated); check compares each platform "
                           "and gives a verdict per platform and overall."),
-        click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."),
+        click.option("--build-arg", "build_args", multiple=True, metavar="K=V|K",
+                     help="Build argument (repeatable); K alone takes its value from the environment, as docker "
+                          "build does (left out when K is not set)."),
         click.option("--build-context", "build_contexts", multiple=True, metavar="NAME=VALUE",
                      help="Named context: a directory, docker-image://REF or "
                           "oci-layout://PATH[:TAG|@sha256:DIGEST] (a tag is resolved to its digest)."),
@@ -278,9 +284,21 @@ def build_spec(context: str, opts: Mapping[str, Any]) -> Any:
     # --platform a,b as buildx takes it, or repeated
     platforms = tuple(dict.fromkeys(p.strip() for v in platforms or () for p in v.split(",") if p.strip()))
     return BuildSpec(context=context, dockerfile=dockerfile, target=target, platforms=platforms,
-                     build_args=tuple(build_args or ()), build_contexts=tuple(build_contexts or ()),
+                     build_args=environment_build_args(build_args or ()), build_contexts=tuple(build_contexts or ()),
                      secrets=tuple(secrets or ()), ssh=tuple(ssh or ()),
                      source_date_epoch=resolve_source_date_epoch(context, source_date_epoch))
+
+
+def environment_build_args(args: Any) -> tuple[str, ...]:
+    """--build-arg in docker build's two forms: K=V, and K alone, whose value is K's in
+    the environment (an unset K is left out, so the Dockerfile's ARG default applies)."""
+    out = []
+    for arg in args:
+        if "=" in arg or not arg:
+            out.append(arg)
+        elif arg in os.environ:
+            out.append(f"{arg}={os.environ[arg]}")
+    return tuple(out)
 
 
 def report_options_for_check(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,9 +6,13 @@ Every message is one line a user can act on: it names the thing that is wrong
 
 
 class ReproError(Exception):
-    """Trouble: bad input, a failed build, a missing tool. Exit code 2."""
+    """Trouble: bad input, a failed build, a missing tool. Exit code 2.
+
+    `details`: lines the CLI shows under the one-line message, such as a failed build
+    step's last output lines (empty for most errors)."""
 
     exit_code = 2
+    details: tuple[str, ...] = ()
 
 
 class InputError(ReproError):

@@ -189,3 +189,5 @@ class BuildSink:
 
     def isatty(self) -> bool:
         return False
+
+    watched = True  # the lines are drawn as a status: build clients copy their logs here

@@ -71,7 +71,8 @@ check() {
   case "${INPUT_VARY:-}" in
     "") ;;
     true) args+=(--vary) ;;
-    false) args+=(--no-vary) ;;
+    false) # repro's default may vary; say no where this repro has the flag
+      if as_root "$python" -m repro check --help 2>/dev/null | grep -q -- '--no-vary'; then args+=(--no-vary); fi ;;
     *) args+=("--vary=$INPUT_VARY") ;;
   esac
   [ -z "${INPUT_AGAINST:-}" ] || args+=(--against "$INPUT_AGAINST")

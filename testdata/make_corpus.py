@@ -1443,9 +1443,9 @@ def main(argv: list[str]) -> int:
         size = int(argv[2]) << 20 if len(argv) == 3 else 1 << 30
         print("\n".join(write_big_pair(argv[1], size)))
         return 0
-    if len(argv) != 1:
+    if len(argv) != 1 or argv[0].startswith("-"):  # `--help` is not a directory to fill
         print(__doc__.split("\n\n")[2], file=sys.stderr)
-        return 2
+        return 0 if argv[:1] in (["--help"], ["-h"]) else 2
     cases = generate(argv[0])
     print(f"{len(cases)} cases in {argv[0]} (see cases.json)")
     return 0

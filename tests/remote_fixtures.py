@@ -20,7 +20,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.buildkit_fixtures import BaseImage, buildkit_tools, load_make_base  # noqa: F401  (fixture)
+from tests.buildkit_fixtures import BaseImage, load_make_base
 from repro.buildkit import EphemeralDaemon, Tools
 
 

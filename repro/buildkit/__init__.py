@@ -3,7 +3,7 @@
     spec = BuildSpec(context="app", source_date_epoch=resolve_source_date_epoch("app", None),
                      build_contexts=("base=oci-layout://base-layout",))
     result = build(spec, "out.tar")                   # a fresh ephemeral daemon, torn down after
-    results = build_many(spec, 2, "out/", vary=True)  # two daemons in parallel, second perturbed
+    results = build_many(spec, 2, "out/", vary="default")  # two daemons in parallel, second varied
 
 Modules, in the order data flows:
   spec          what to build (BuildSpec, Push), the epoch, build contexts
@@ -26,11 +26,11 @@ from repro.buildkit.orchestrator import BuildResult, BuildSession, build, build_
 from repro.buildkit.runner import buildkit_error_lines
 from repro.buildkit.spec import BuildSpec, Push, context_args, resolve_oci_layout, resolve_source_date_epoch
 from repro.buildkit.tools import Tools, find_buildkit
-from repro.buildkit.variations import Vary
+from repro.buildkit.variations import Applied, Selection, select
 
 __all__ = [
     "Backend", "BuildResult", "BuildSession", "BuildSpec", "BuildctlBackend", "BuilderInfo", "Check", "DaemonInfo",
-    "EphemeralDaemon", "Push", "Tools", "Vary", "build", "build_many", "buildkit_error_lines", "context_args",
+    "EphemeralDaemon", "Push", "Selection", "Tools", "Applied", "build", "build_many", "buildkit_error_lines", "context_args",
     "daemon_info", "doctor", "find_buildkit", "resolve_oci_layout", "resolve_source_date_epoch", "run_build",
-    "sweep_stale",
+    "select", "sweep_stale",
 ]

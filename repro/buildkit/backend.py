@@ -3,8 +3,8 @@ way of running one build, implemented by buildctl (repro.buildkit.buildctl) and
 `docker buildx build` (repro.buildkit.buildx).
 
 A backend knows one builder: which BuildKit it is (`describe`), the client command
-line and environment for one build (`invocation`), and how a failed client run reads
-as an error (`failure`). The orchestrator does everything else once for every backend:
+line and environment for one build (`invocation`), how a failed client run reads as an
+error (`failure`), and whether repro can reach inside its RUN steps (`run_steps`). The orchestrator does everything else once for every backend:
 validation, the private work dir, the varied context copy, start times, the process
 (repro.buildkit.runner), the `.part` file, the metadata file and the BuildResult.
 """
@@ -53,6 +53,15 @@ class Invocation:
     env: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunSteps:
+    """Whether repro can vary what RUN steps see on a backend (repro.buildkit.variations):
+    only on a daemon repro started itself, whose runc is repro's wrapper."""
+
+    dir: str | None        # that daemon's dir (where the wrapper reads its plan)
+    unreachable: str = ""  # when dir is None: why not, in words for the report
+
+
 class Backend(Protocol):
     tool: str  # the client, for messages: "buildctl", "docker buildx"
 
@@ -71,8 +80,13 @@ class Backend(Protocol):
         InputError for what this backend cannot do (e.g. push)."""
         ...
 
-    def failure(self, run: ClientRun) -> BuildError:
-        """The error for a client run that exited non-zero."""
+    def failure(self, run: ClientRun, who: str) -> BuildError:
+        """The error for a client run that exited non-zero; `who` names the build
+        ("build", "build 2")."""
+        ...
+
+    def run_steps(self) -> RunSteps:
+        """Whether RUN-step variations can be applied here (see RunSteps)."""
         ...
 
 

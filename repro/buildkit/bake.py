@@ -65,8 +65,9 @@ def bake_print(files: tuple[str, ...], targets: tuple[str, ...], *, cwd: str | N
 
 def read_bake(files: tuple[str, ...] = (), targets: tuple[str, ...] = (), *, inline_dir: str,
               cwd: str | None = None) -> list[BakeTarget]:
-    """The targets of a bake definition (the default group, or `targets`), in the order the
-    group lists them; `dockerfile-inline` texts are written into `inline_dir`."""
+    """The targets of a bake definition (the default group, or `targets`), in the order
+    `bake --print` lists the group's targets (buildx sorts them); `dockerfile-inline`
+    texts are written into `inline_dir`."""
     cwd = os.path.abspath(cwd or os.getcwd())
     if not files and not any(os.path.isfile(os.path.join(cwd, f)) for f in _DEFAULT_FILES):
         raise InputError(f"no bake file in {cwd} ({', '.join(_DEFAULT_FILES[4:6])}, compose.yaml): give one")

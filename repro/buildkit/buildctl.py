@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Hashable
 
-from repro.buildkit.backend import BuilderInfo, Invocation, Workspace, output_option
+from repro.buildkit.backend import BuilderInfo, Invocation, RunSteps, Workspace, output_option
 from repro.buildkit.daemon import EphemeralDaemon, daemon_info
 from repro.buildkit.runner import ClientRun
 from repro.buildkit.spec import BuildSpec, ContextArgs, Push
@@ -98,7 +98,16 @@ class BuildctlBackend:
             env.update(_push_auth_env(push, ws.work))
         return Invocation(argv, env)
 
-    def failure(self, run: ClientRun) -> BuildError:
+    def run_steps(self) -> RunSteps:
+        d = self.daemon
+        if d is None:
+            return RunSteps(None, f"buildkitd at {self.addr} was not started by repro, so repro cannot reach "
+                                  "inside its RUN steps")
+        if d.run_steps_unreachable:
+            return RunSteps(None, d.run_steps_unreachable)
+        return RunSteps(d.dir)
+
+    def failure(self, run: ClientRun, who: str) -> BuildError:
         message = run.error_text()
         d = self.daemon
         if d is not None and d.proc is not None and any(m in message for m in _TRANSPORT_ERRORS):
@@ -106,10 +115,10 @@ class BuildctlBackend:
                 d.proc.wait(timeout=5)  # the connection broke: give a dying daemon time to be seen dead
         if d is not None and not d.alive():
             status = d.proc.returncode if d.proc is not None else None
-            err = BuildError(f"buildkitd at {self.addr} died during the build (status {status}): {message}; "
+            err = BuildError(f"{who}: buildkitd at {self.addr} died during the build (status {status}): {message}; "
                              f"daemon log: {d.log_tail(6)}")
         else:
-            err = BuildError(f"build failed: {message}")
+            err = run.failure(who)
         err.output_tail = run.lines  # type: ignore[attr-defined]
         return err
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from repro import BUILDKIT_VERSION
-from repro.buildkit.backend import BuilderInfo, Invocation, Workspace, output_option
+from repro.buildkit.backend import BuilderInfo, Invocation, RunSteps, Workspace, output_option
 from repro.buildkit.runner import ClientRun
 from repro.buildkit.spec import BuildSpec, ContextArgs, Push, split_oci_layout_ref
 from repro.errors import BuildError, InputError, ToolMissing
@@ -251,8 +251,12 @@ class BuildxBackend:
         return Invocation(argv, _env({"BUILDX_GIT_LABELS": "", "BUILDX_METADATA_PROVENANCE": "disabled",
                                       "BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}))
 
-    def failure(self, run: ClientRun) -> BuildError:
-        err = BuildError(f"build on buildx builder {self.builder.name} failed: {run.error_text()}")
+    def run_steps(self) -> RunSteps:
+        return RunSteps(None, f"buildx builder {self.builder.name} ({self.builder.driver} driver) runs a BuildKit "
+                              "repro did not start, so repro cannot reach inside its RUN steps")
+
+    def failure(self, run: ClientRun, who: str) -> BuildError:
+        err = run.failure(f"{who} on buildx builder {self.builder.name}")
         err.output_tail = run.lines  # type: ignore[attr-defined]
         return err
 

@@ -6,7 +6,9 @@ Layout of a daemon's temp dir (`$TMPDIR/repro-buildkitd-XXXXXX/`):
     buildkitd.toml      empty config, so /etc/buildkit/buildkitd.toml is not read
     buildkitd.sock      --addr
     otel.sock           --otel-socket-path (default: /run/buildkit/otel-grpc.sock, shared)
-    runc                wrapper that runs runc with --root in this dir (default: /run/runc)
+    runc                wrapper that runs runc with --root in this dir (default: /run/runc), and
+                        applies a varied build's RUN-step variations (repro.buildkit.variations)
+    runc-wrapper.py     variations.json  variations/   (the same; see variations/_runtime.py)
     runc-state/ tmp/ run/ rootlesskit/
     root/               --root, the daemon's state
     buildkitd.log
@@ -25,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import subprocess
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 
 from repro.buildkit import procs
 from repro.buildkit.tools import Tools, find_buildkit, find_helper
+from repro.buildkit.variations import install_wrapper
 from repro.errors import BuildError, ToolMissing
 
 STATE_PREFIX = "repro-buildkitd-"
@@ -124,6 +126,7 @@ class EphemeralDaemon:
         self.info = DaemonInfo()
         self.proc: subprocess.Popen | None = None
         self.cleanup_problems: list[str] = []
+        self.run_steps_unreachable = ""  # why repro's runc wrapper cannot vary RUN steps here ("" = it can)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -136,6 +139,13 @@ class EphemeralDaemon:
         self.close()
 
     def start(self) -> EphemeralDaemon:
+        """Start buildkitd and wait until it answers."""
+        return self.launch().ready()
+
+    def launch(self) -> EphemeralDaemon:
+        """Start buildkitd without waiting for it. The daemon dies with the *thread* that
+        launched it (setpriv --pdeathsig): launch a daemon that must outlive a worker
+        thread from a thread that lives as long (ready() may run anywhere)."""
         tools = self.tools = self.tools or find_buildkit()
         argv = self._wrapper_argv() + self._buildkitd_argv(tools)  # resolves helpers before any file is made
         sweep_stale(self.tmp_parent)
@@ -145,6 +155,8 @@ class EphemeralDaemon:
         if os.statvfs(self.dir).f_flag & os.ST_NOEXEC:  # the runc wrapper cannot run from here
             i = argv.index("@DIR@/runc")
             argv[i] = self._runc  # plain runc: its state goes to the shared default (/run/runc)
+            self.run_steps_unreachable = (f"the daemon's dir {self.dir} is on a noexec file system, so runc runs "
+                                          "without repro's wrapper")
         argv = [a.replace("@DIR@", self.dir) for a in argv]
         env = self._env()
         procs.register(id(self), self.close)
@@ -152,14 +164,24 @@ class EphemeralDaemon:
             with open(self.log_path, "ab") as logf:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                              start_new_session=True, env=env, cwd=self.dir)
+        except BaseException as e:
+            self.close()
+            if isinstance(e, OSError):
+                raise BuildError(f"cannot start buildkitd: {e}") from None
+            raise
+        return self
+
+    def ready(self) -> EphemeralDaemon:
+        """Wait until the launched daemon answers (at once when it already did)."""
+        if self.info.worker_id:
+            return self
+        try:
             self._wait_ready()
         except BaseException as e:
             tail = self.log_tail() if self.log_path else ""
             self.close()
             if isinstance(e, BuildError):
                 raise BuildError(f"{e}; buildkitd log: {tail}" if tail else str(e)) from None
-            if isinstance(e, OSError):
-                raise BuildError(f"cannot start buildkitd: {e}") from None
             raise
         return self
 
@@ -263,11 +285,7 @@ class EphemeralDaemon:
             env["XDG_RUNTIME_DIR"] = os.path.join(self.dir, "run")
         with open(os.path.join(self.dir, "buildkitd.toml"), "w") as f:
             f.write("# written by repro: an ephemeral daemon reads no system or user buildkitd.toml\n")
-        with open(os.path.join(self.dir, "runc"), "w") as f:
-            f.write("#!/bin/sh\n# runc with its state in this daemon's dir instead of the shared /run/runc\n"
-                    f"exec {shlex.quote(self._runc)} --root {shlex.quote(os.path.join(self.dir, 'runc-state'))}"
-                    ' "$@"\n')
-        os.chmod(os.path.join(self.dir, "runc"), 0o755)
+        install_wrapper(self.dir, self._runc)
         for sub in ("tmp", "run", "runc-state"):
             os.mkdir(os.path.join(self.dir, sub), 0o700)
         return env

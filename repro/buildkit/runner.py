@@ -23,7 +23,66 @@ if TYPE_CHECKING:
 
 PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
-_TAIL_LINES = 400
+_TAIL_LINES = 2000  # a failed build's log is kept this far back for its error
+
+
+STEP_OUTPUT_LINES = 12  # a failed step's last output lines shown under the error
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """The step a failed build stopped at, read from the summary BuildKit prints:
+
+        ------
+         > [2/3] RUN make:
+        0.218 cc -o app main.c
+        0.300 main.c:1: error: ...
+        ------
+        Dockerfile:4
+        --------------------
+        ...
+        error: failed to solve: process "/bin/sh -c make" did not complete successfully: exit code: 2
+    """
+
+    step: str                 # "[2/3] RUN make"
+    location: str             # "Dockerfile:4"; "" when BuildKit named no line
+    exit_code: int | None     # the step's process exit code, when a process failed
+    output: tuple[str, ...]   # the step's last output lines, without BuildKit's timestamps
+    reason: str               # BuildKit's error, e.g. 'failed to calculate checksum of ref ...: "/x": not found'
+
+
+_STEP_HEAD = re.compile(r"^ > (?P<step>.+):$")
+_LOCATION = re.compile(r"^(?P<loc>\S+:\d+)$")
+_STAMP = re.compile(r"^\d+\.\d+ ")
+_EXIT = re.compile(r"did not complete successfully: exit code: (\d+)")
+
+
+def step_failure(lines: list[str]) -> StepFailure | None:
+    """The failed step of a build's output (plain or tty), or None when there is none
+    (the daemon died, the frontend refused the Dockerfile, ...)."""
+    for start in range(len(lines) - 1, -1, -1):
+        m = _STEP_HEAD.match(lines[start].rstrip())
+        if m and start > 0 and lines[start - 1].strip() == "------":
+            break
+    else:
+        return None
+    output: list[str] = []
+    i = start + 1
+    while i < len(lines) and lines[i].strip() != "------":
+        output.append(_STAMP.sub("", lines[i].rstrip()))
+        i += 1
+    location = ""
+    for line in lines[i + 1:i + 4]:
+        loc = _LOCATION.match(line.strip())
+        if loc:
+            location = loc.group("loc")
+            break
+    errors = buildkit_error_lines(lines[i:])
+    reason = errors[-1] if errors else ""
+    reason = reason.removeprefix("failed to solve: ")
+    code = _EXIT.search(reason)
+    return StepFailure(m.group("step"), location, int(code.group(1)) if code else None,
+                       tuple(l for l in output if l.strip())[-STEP_OUTPUT_LINES:], reason)
 
 
 @dataclass(frozen=True)
@@ -39,6 +98,19 @@ class ClientRun:
                   or [f"exit status {self.code}"])
         return "; ".join(errors[-3:])
 
+    def failure(self, who: str) -> BuildError:
+        """The error for this failed run of `who` ("build", "build 2", ...): one line with
+        the Dockerfile line, the step and its exit code; the step's last output lines
+        as the error's details (shown under it)."""
+        step = step_failure(self.lines)
+        if step is None:
+            return BuildError(f"{who} failed: {self.error_text()}")
+        where = f" at {step.location}" if step.location else ""
+        what = f"exit code {step.exit_code}" if step.exit_code is not None else (step.reason or self.error_text())
+        err = BuildError(f"{who} failed{where}: {step.step}: {what}")
+        err.details = step.output
+        return err
+
 
 def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
     """The client's --progress for ours: quiet is plain, captured and not shown; auto is a
@@ -50,6 +122,28 @@ def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
             return "tty" if sink.isatty() else "plain"
         return "plain"
     return progress
+
+
+def shows_log(progress: str, sink: IO[str]) -> bool:
+    """Whether a build client's log is copied to `sink`: always with --progress plain, tty
+    or rawjson; never with quiet; with auto only where someone watches it: a terminal, or
+    a sink that turns the lines into a status display (repro.progress.BuildSink). Off a
+    terminal a successful build leaves no log in CI output; a failed one's error quotes
+    the failed step (ClientRun.failure)."""
+    if progress != "auto":
+        return progress != "quiet"
+    watched = getattr(sink, "watched", None)
+    if watched is not None:
+        return bool(watched)
+    try:
+        return bool(sink.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# Lines BuildKit's client prints that say nothing about the build (buildctl checks whether
+# the local filesystem of an oci-layout context supports fs-verity, and warns when not).
+_NOISE = re.compile(r'level=warning msg="failed check for fsverity support"')
 
 
 def run_client(argv: list[str], *, mode: str, show: bool, label: str, sink: IO[str],
@@ -96,6 +190,8 @@ def run_client(argv: list[str], *, mode: str, show: bool, label: str, sink: IO[s
             assert proc.stdout is not None
             for raw in proc.stdout:
                 line = raw.decode(errors="replace").rstrip("\n")
+                if _NOISE.search(line):
+                    continue
                 if redact is not None:
                     line = redact(line)
                 tail.append(_ANSI.sub("", line))
@@ -164,6 +260,7 @@ class Cancel:
         self._lock = threading.Lock()
         self._procs: list[subprocess.Popen] = []
         self._daemons: list[EphemeralDaemon] = []
+        self._callbacks: list[Callable[[], None]] = []
         self.fired = False
 
     def add_process(self, proc: subprocess.Popen) -> None:
@@ -179,6 +276,14 @@ class Cancel:
                 raise BuildError("build cancelled")
             self._daemons.append(daemon)
 
+    def on_fire(self, callback: Callable[[], None]) -> None:
+        """Also call `callback` when the batch is stopped (wake up threads waiting on something)."""
+        with self._lock:
+            self._callbacks.append(callback)
+            fired = self.fired
+        if fired:
+            callback()
+
     def check(self) -> None:
         """BuildError("build cancelled") once the batch has been stopped."""
         if self.fired:
@@ -187,7 +292,9 @@ class Cancel:
     def fire(self) -> None:
         with self._lock:
             self.fired = True
-            running, daemons = list(self._procs), list(self._daemons)
+            running, daemons, callbacks = list(self._procs), list(self._daemons), list(self._callbacks)
+        for callback in callbacks:
+            callback()
         for proc in running:
             with contextlib.suppress(OSError):
                 proc.kill()
@@ -213,7 +320,18 @@ class LockedSink:
             self._stream.flush()
 
     def isatty(self) -> bool:
-        return False
+        return False  # several builds share it: never a tty display
+
+    @property
+    def watched(self) -> bool:
+        """Whether someone watches the stream behind it (see shows_log)."""
+        inner = getattr(self._stream, "watched", None)
+        if inner is not None:
+            return bool(inner)
+        try:
+            return bool(self._stream.isatty())
+        except (AttributeError, ValueError):
+            return False
 
     def fileno(self) -> int:
         return self._stream.fileno()

@@ -224,7 +224,9 @@ def validate_spec(spec: BuildSpec) -> None:
     if not os.path.isdir(spec.context):
         raise InputError(f"build context {spec.context} is not a directory")
     if not os.path.isfile(spec.dockerfile_path()):
-        raise InputError(f"Dockerfile {spec.dockerfile_path()} not found (use -f)")
+        if spec.dockerfile:  # named with -f: say so, not "use -f"
+            raise InputError(f"-f {spec.dockerfile}: no such file")
+        raise InputError(f"no Dockerfile in {spec.context} (name another file with -f)")
     if spec.source_date_epoch is None:
         raise InputError("no SOURCE_DATE_EPOCH: resolve one with resolve_source_date_epoch() or --source-date-epoch")
     for arg in spec.build_args:

@@ -7,7 +7,11 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
+from repro.report.document import unknown_count
 from repro.report.escape import controls
+from repro.report.nested import listings
+
+MAX_ENTRIES = 20  # nested-archive entries listed per archive
 
 
 def _cell(v: Any, width: int = 48) -> str:
@@ -54,7 +58,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     else:
         kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
-                   f"{s['by_cause'].get('unexplained', 0)} unexplained.")
+                   f"{unknown_count(s)} unknown.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
             f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
             f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]
@@ -80,6 +84,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                    f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
 
+    comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
+    if comparisons:  # every build's digest, also of the builds beyond A and B
+        out += ["| comparison | digests | verdict |", "|---|---|---|"]
+        for c in comparisons:
+            n = c.get("findings", 0)
+            verdict = ("reproducible" if c.get("verdict") == "reproducible"
+                       else f"not reproducible ({n} finding{'s' if n != 1 else ''})")
+            out.append(f"| {_cell(str(c.get('pair', '')))} | {_cell(c.get('digest_a'))} / {_cell(c.get('digest_b'))} "
+                       f"| {verdict}{' (shown below)' if c.get('reported') else ''} |")
+        out.append("")
     if doc["findings"]:
         causes = {k: n for k, n in s["by_cause"].items()}
         out += ["| cause | findings |", "|---|---|"]
@@ -119,12 +133,23 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 from repro.dockerfile.chain import chain_text
 
                 out += ["", f"{_esc(f.get('path') or f['field'])} was made by: {_code(chain_text(f['stage_chain']))}"]
-        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")]
+        hints = [f for f in fs if f.get("hint") or f.get("detail", {}).get("diff") or f.get("detail", {}).get("diffoscope")
+                 or listings(f.get("detail") or {})]
         if hints:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]
             for f in hints:
                 out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
                            f"{(f.get('hint') or '').replace(chr(10), ' ')}")  # our own catalogue text
+                for lst in listings(f.get("detail") or {}):
+                    note = f" ({'; '.join(lst.notes)})" if lst.notes else ""
+                    out += ["", f"  {_esc(lst.title[:1].upper() + lst.title[1:])}{_esc(note)}:", "",
+                            "  | entry | differs in | A | B |", "  |---|---|---|---|"]
+                    for r in lst.rows[:MAX_ENTRIES]:
+                        out.append(f"  | {_code(r.name)} | {_esc(r.differs_in)} | "
+                                   f"{'<br>'.join(_esc(f'{k} {v}' if len(r.a) > 1 else v) for k, v in r.a)} | "
+                                   f"{'<br>'.join(_esc(f'{k} {v}' if len(r.b) > 1 else v) for k, v in r.b)} |")
+                    if len(lst.rows) > MAX_ENTRIES:
+                        out.append(f"  | … {len(lst.rows) - MAX_ENTRIES} more (`--format json` lists them) | | | |")
                 for key in ("diff", "diffoscope"):
                     d = f.get("detail", {}).get(key)
                     if isinstance(d, str):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Mapping
 
-from repro.report.document import sections
+from repro.report.document import sections, unknown_count
+from repro.report.nested import listings
+
+MAX_ENTRIES = 20  # nested-archive entries listed per archive
 from repro.report.escape import controls, quoted
 
 _WIDTH = 60
@@ -60,6 +63,14 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
     d = f.get("detail") or {}
     if isinstance(d.get("diff"), str):
         lines.extend("    | " + l for l in d["diff"].splitlines()[:20])
+    for lst in listings(d):
+        lines.append(f"    {lst.title}" + (f" ({'; '.join(lst.notes)})" if lst.notes else "") + ":")
+        width = min(max((len(r.name) for r in lst.rows), default=0), 40)
+        for r in lst.rows[:MAX_ENTRIES]:
+            values = "; ".join(f"{k} {va} → {vb}" for (k, va), (_, vb) in zip(r.a, r.b)) or r.differs_in
+            lines.append(f"      {r.name:<{width}}  {values}")
+        if len(lst.rows) > MAX_ENTRIES:
+            lines.append(f"      … {len(lst.rows) - MAX_ENTRIES} more (--format json lists them)")
     if isinstance(d.get("diffoscope"), str):
         lines.append("    diffoscope:")
         lines.extend("    : " + l for l in d["diffoscope"].splitlines()[:40])
@@ -94,6 +105,17 @@ def render_text(doc: Mapping[str, Any]) -> str:
         bd = doc["build"]
         out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
                    + (f", builders: {builders_line(bd)}" if builders_line(bd) else ""))
+    comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
+    if comparisons:  # every build's digest, also of the builds beyond A and B
+        out.append("comparisons:")
+        width = max(len(str(c.get("pair", ""))) for c in comparisons)
+        for c in comparisons:
+            n = c.get("findings", 0)
+            verdict = "reproducible" if c.get("verdict") == "reproducible" else \
+                f"NOT reproducible ({n} finding{'s' if n != 1 else ''})"
+            digests = f"{str(c.get('digest_a') or '?')[:19]} / {str(c.get('digest_b') or '?')[:19]}"
+            out.append(f"  {str(c.get('pair', '')):<{width}}  {digests}  {verdict}"
+                       + ("  (shown below)" if c.get("reported") else ""))
 
     top, plats = sections(doc)
     if top:
@@ -112,8 +134,11 @@ def render_text(doc: Mapping[str, Any]) -> str:
         if p["a"] is None or p["b"] is None:
             out.append(f"{name}: only in {'A' if p['a'] else 'B'}")
             continue
-        out.append(f"{name}: manifest {p['a']['manifest'][:19]} ≠ {p['b']['manifest'][:19]}"
-                   + ("  (layer counts differ: merged filesystems compared)" if p["merged"] else ""))
+        merged = "  (layer counts differ: merged filesystems compared)" if p["merged"] else ""
+        if p.get("verdict") == "reproducible":  # every difference here was set aside by the policy
+            out.append(f"{name}: equal under the policy (the manifests differ only in what it sets aside){merged}")
+        else:
+            out.append(f"{name}: manifest {p['a']['manifest'][:19]} ≠ {p['b']['manifest'][:19]}{merged}")
         for f in sec.head:
             out.extend(f"  {f['kind']}: " + l if i == 0 else "  " + l for i, l in enumerate(_finding_line(f)))
         layer_fs = sec.layers
@@ -139,9 +164,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
     if doc["verdict"] == "reproducible":
         out.append(f"REPRODUCIBLE: no differences{ign}")
     else:
-        unexplained = s["by_cause"].get("unexplained", 0)
+        unknown = unknown_count(s)  # shown whenever there are any, also when all are unknown
         out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
-                   + (f", {unexplained} unexplained" if unexplained and unexplained != s["findings"] else "") + ign)
+                   + (f", {unknown} unknown" if unknown else "") + ign)
     # Paths, instructions and file contents come from images: a newline must not forge a
     # report line, nor an escape sequence reach the terminal.
     return "\n".join(controls(line) for line in out) + "\n"

@@ -74,8 +74,9 @@ def test_a_failing_buildx_build_names_the_builder_and_quotes_buildkit(buildx_rem
     spec = BuildSpec(context=str(ctx), source_date_epoch=EPOCH, build_contexts=(base_image.build_context,))
     with pytest.raises(BuildError) as e:
         run_build(BuildxBackend(_bx(), builder), spec, str(tmp_path / "out.tar"), progress="quiet")
-    assert f"build on buildx builder {buildx_remote.name} failed" in str(e.value)
-    assert "did not complete successfully: exit code: 1" in str(e.value)
+    assert str(e.value) == (f"build on buildx builder {buildx_remote.name} failed at Dockerfile:2: "
+                            "[1/2] RUN echo no-such-luck && false: exit code 1")
+    assert e.value.details == ("no-such-luck",)
     assert sorted(os.listdir(tmp_path)) == ["ctx"]  # no partial tarball left
 
 

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zlib
 
 import pytest
@@ -129,8 +128,7 @@ def ssh_context(tmp_path_factory) -> str:
     go = shutil.which("go")
     assert go, "go is needed to build agent-list (scripts/setup.sh installs it)"
     subprocess.run([go, "build", "-trimpath", "-ldflags=-s", "-o", "agent-list", "agent-list.go"], cwd=ctx, check=True,
-                   timeout=600, env={**os.environ, "CGO_ENABLED": "0", "GO111MODULE": "off",
-                                     "GOCACHE": os.environ.get("GOCACHE", tempfile.gettempdir() + "/repro-gocache")})
+                   timeout=600, env={**os.environ, "CGO_ENABLED": "0", "GO111MODULE": "off"})
     return ctx
 
 
@@ -182,3 +180,27 @@ def test_a_step_that_prints_its_secret_is_redacted_in_progress_errors_and_debug(
         assert "Traceback" in run.stderr  # --debug showed the traceback of the build error
         for leaked in (value, env_value):
             assert leaked not in run.stderr and leaked not in run.stdout
+
+
+def test_secret_and_ssh_reach_builds_on_a_buildx_builder(base_image, buildx_remote, ssh_agent: Agent, ssh_context,
+                                                         secret, tmp_path) -> None:
+    value, path, _ = secret
+    ctx = tmp_path / "ctx"
+    shutil.copytree(ssh_context, ctx)
+    with open(ctx / "Dockerfile", "a") as f:
+        f.write("RUN --mount=type=secret,id=tok,required sha256sum /run/secrets/tok | cut -c1-64 > /tok.sha256\n")
+    keep = str(tmp_path / "keep")
+    run = repro("check", str(ctx), "--source-date-epoch", str(EPOCH), "--build-context", base_image.build_context,
+                "--progress", "plain", "--keep", keep, "--builder", buildx_remote.ref, "--builder", "buildctl",
+                "--secret", f"id=tok,src={path}", "--ssh", "default", "--ssh", f"deploy={ssh_agent.key_path}",
+                env={"SSH_AUTH_SOCK": ssh_agent.sock, "DOCKER_CONFIG": buildx_remote.docker_config})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"buildx:{buildx_remote.name}" in run.stderr or buildx_remote.name in run.stdout
+    want = _fingerprint(ssh_agent.key_path + ".pub")
+    for tar in sorted(os.path.join(keep, n) for n in os.listdir(keep) if n.endswith(".tar")):
+        files = image_files(tar)
+        assert next(v for k, v in files.items() if k.endswith(":agent-keys")).decode().split()[0] == want
+        digest = next(v for k, v in files.items() if k.endswith(":tok.sha256")).decode().strip()
+        assert digest == hashlib.sha256(value.encode()).hexdigest()
+        assert value.encode() not in all_bytes(tar)
+    assert value not in run.stderr and value not in run.stdout

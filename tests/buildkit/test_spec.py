@@ -9,14 +9,15 @@ import subprocess
 import pytest
 
 from tests.buildkit_fixtures import load_make_base
-from repro.buildkit import (BuildSpec, Vary, buildkit_error_lines, context_args, doctor, find_buildkit,
+from repro.buildkit import (BuildSpec, buildkit_error_lines, context_args, doctor, find_buildkit,
                             resolve_oci_layout, resolve_source_date_epoch)
 from repro.buildkit.buildctl import buildctl_argv
 from repro.buildkit.runner import progress_mode
 from repro.buildkit.daemon import parse_workers
 from repro.buildkit.spec import split_oci_layout_ref, validate_spec
 from repro.buildkit.tools import Tools
-from repro.buildkit.variations import perturbed_context, shift_mtimes
+from repro.buildkit.variations import BuildVariations
+from repro.buildkit.variations._context import shift_mtimes
 from repro.errors import InputError, ToolMissing
 
 E = 1700000000
@@ -219,7 +220,8 @@ def test_vary_moves_mtimes_both_sides_of_the_epoch_and_the_path(tmp_path):
     (ctx / "d").mkdir(parents=True)
     for name in ("Dockerfile", "a", "b", "d/c"):
         (ctx / name).write_text(name)
-    new_ctx, dockerfile = perturbed_context(str(ctx), str(ctx / "Dockerfile"), E, Vary(delay=0), str(tmp_path / "w"))
+    varied = BuildVariations(("build_path", "context_mtimes"), 1)
+    new_ctx, dockerfile = varied.context(str(ctx), str(ctx / "Dockerfile"), E, str(tmp_path / "w"))
     assert new_ctx != str(ctx) and os.path.basename(new_ctx) != "ctx"
     assert dockerfile == os.path.join(new_ctx, "Dockerfile")
     times = [os.lstat(os.path.join(new_ctx, n)).st_mtime for n in ("Dockerfile", "a", "b", "d", "d/c")]
@@ -231,7 +233,7 @@ def test_vary_builds_differ_from_each_other(tmp_path):
     for i in (1, 2):
         (tmp_path / str(i)).mkdir()
         (tmp_path / str(i) / "f").write_text("x")
-        shift_mtimes(str(tmp_path / str(i)), E, Vary(index=i))
+        shift_mtimes(str(tmp_path / str(i)), E, i)
     assert (tmp_path / "1" / "f").stat().st_mtime != (tmp_path / "2" / "f").stat().st_mtime
 
 

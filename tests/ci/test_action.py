@@ -23,7 +23,7 @@ import yaml
 from tests.buildkit_fixtures import EPOCH, ROOT, context
 
 pytestmark = pytest.mark.buildkit
-_EXPR = re.compile(r"\$\{\{\s*([a-z.\-_]+)\s*\}\}")
+_EXPR = re.compile(r"\$\{\{\s*([A-Za-z0-9.\-_]+)\s*\}\}")
 
 
 def load_action() -> dict:
@@ -31,14 +31,17 @@ def load_action() -> dict:
         return yaml.safe_load(f)
 
 
-def run_action(tmp_path, with_: dict[str, str]) -> dict:
-    """Run every step of action.yml; return the outputs (as action.yml maps them), the
-    step summary and the exit status of each step."""
+def run_action(tmp_path, with_: dict[str, str], *, workspace: str | None = None,
+               env_values: dict[str, str] | None = None) -> dict:
+    """Run every step of action.yml in `workspace` (default: a fresh dir); return the
+    outputs (as action.yml maps them), the step summary and the exit status of each step.
+    `env_values`: the workflow's `env`, for `${{ env.NAME }}` in the `with:` values."""
     action = load_action()
     inputs = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
     unknown = set(with_) - set(inputs)
     assert not unknown, f"not inputs of action.yml: {unknown}"
-    inputs.update(with_)
+    env_values = env_values or {}
+    inputs.update({k: _EXPR.sub(lambda m: env_values[m.group(1)[len("env."):]], v) for k, v in with_.items()})
     tmp_path = type(tmp_path)(tempfile.mkdtemp(prefix="run-", dir=tmp_path))  # one workspace per run
     files = {k: tmp_path / k.lower() for k in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_STEP_SUMMARY")}
     for f in files.values():
@@ -66,7 +69,7 @@ def run_action(tmp_path, with_: dict[str, str]) -> dict:
                "PYTHON": sys.executable, "GITHUB_ACTIONS": "true", **github_env}
         env.update({k: evaluate(str(v)) for k, v in (step.get("env") or {}).items()})
         before = files["GITHUB_OUTPUT"].read_text()
-        proc = subprocess.run(["bash", "-e", "-c", evaluate(step["run"])], env=env, cwd=str(tmp_path),
+        proc = subprocess.run(["bash", "-e", "-c", evaluate(step["run"])], env=env, cwd=workspace or str(tmp_path),
                               capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
         codes.append(proc.returncode)
         added = files["GITHUB_OUTPUT"].read_text()[len(before):]
@@ -124,3 +127,13 @@ def test_trouble_is_an_error_verdict_and_a_summary_note(tmp_path):
     assert "repro check: error" in result["summary"] and "no-such-dir" in result["summary"]
     bad = run_action(tmp_path, {"format": "pdf"})
     assert bad["codes"] == [0, 2] and "format: 'pdf'" in bad["stderr"]
+
+
+def test_bake_input_checks_the_named_targets(tmp_path, base_image, buildkit_tools, monkeypatch):
+    monkeypatch.setenv("BASE", f"oci-layout://{base_image.path}:latest")  # the bake file's variable
+    result = run_action(tmp_path, {"bake": "docker-bake.hcl app", "format": "json", "args": "--progress quiet"},
+                        workspace=os.path.join(ROOT, "testdata", "bake"))
+    assert result["codes"] == [0, 0], result["stderr"][-2000:]
+    with open(result["outputs"]["report"]) as f:
+        doc = json.load(f)
+    assert [t["name"] for t in doc["targets"]] == ["app"] and doc["verdict"] == "reproducible"

@@ -128,8 +128,8 @@ def test_random_tars_as_an_image_are_exit_2(capsys, tmp_path_factory, members):
 
 
 def test_keep_in_a_directory_that_cannot_be_made_is_one_line(capsys):
-    ctx = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata", "contexts",
-                       "clock-in-file")
+    ctx = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "testdata",
+                       "contexts", "clock-in-file")
     code, out, err = run(capsys, "check", ctx, "--keep", "/proc/x", "--source-date-epoch", "1")
     assert_one_line_error(code, err)
     assert err == "repro: error: --keep /proc/x: cannot create the directory: No such file or directory\n"

@@ -133,33 +133,39 @@ def junit_failures(path: str) -> int:
 
 # GitHub Actions ---------------------------------------------------------------------------
 
-def github_check_script() -> tuple[str, dict[str, str]]:
-    path = os.path.join(CI, "github-actions.yml")
-    steps = github_steps(path, "check")
-    names = [s.get("name") or s.get("uses") for s in steps]
-    assert names == ["actions/checkout@v4", "actions/setup-python@v5", "Install repro and BuildKit",
-                     "Check that the image is reproducible", "Keep the reports"]
-    run = [s["run"] for s in steps if "run" in s and not s.get("name", "").startswith("Install")]
-    assert len(run) == 1 and "repro check ." in run[0]
-    return run[0], top_level_map(path, "env")
+def github_repro_step() -> tuple[dict[str, str], dict[str, str]]:
+    """The workflow's step that uses repro's action: its `with:` values, and the workflow's env."""
+    import yaml
+
+    with open(os.path.join(CI, "github-actions.yml"), encoding="utf-8") as f:
+        workflow = yaml.safe_load(f)
+    steps = workflow["jobs"]["check"]["steps"]
+    assert [s.get("uses") or s.get("name") for s in steps] == ["actions/checkout@v4", "actions/setup-python@v5",
+                                                              "OWNER/repro@v1", "actions/upload-artifact@v4"]
+    step = steps[2]
+    assert step["id"] == "repro"
+    return {k: str(v) for k, v in step["with"].items()}, {k: str(v) for k, v in workflow["env"].items()}
 
 
 @pytest.mark.parametrize("name, verdict", [("deterministic", 0), ("random-bytes", 1)])
-def test_the_github_workflow_s_check_step_passes_or_fails_the_job(repo, base_image, name, verdict):
-    tmp_path, path = repo
-    script, env = github_check_script()
-    assert env == {"BUILDKIT_VERSION": "v0.32.2", "REPRO_ARGS": ""}
+def test_the_github_workflow_s_check_step_passes_or_fails_the_job(repo, base_image, buildkit_tools, name, verdict):
+    """The workflow's repro step, run through action.yml's own steps (tests/ci/test_action.py)."""
+    from tests.ci.test_action import run_action
+
+    tmp_path, _ = repo
+    with_, env = github_repro_step()
+    assert env == {"REPRO_ARGS": ""}
     work = checkout(tmp_path, name)
-    summary = tmp_path / "step-summary.md"
-    env.update(PATH=path, GITHUB_STEP_SUMMARY=str(summary), REPRO_ARGS=f"--build-context {base_image.build_context}")
-    r = run_script(script, work, env)
-    assert r.returncode == verdict, r.stderr[-3000:]
-    assert "ok    buildkit" in r.stdout  # repro doctor ran first
-    assert (junit_failures(os.path.join(work, "repro-junit.xml")) == 0) == (verdict == 0)
+    env["REPRO_ARGS"] = f"--build-context {base_image.build_context} --progress quiet"
+    result = run_action(tmp_path, with_, workspace=work, env_values=env)
+    assert result["codes"] == [0, verdict], result["stderr"][-3000:]
+    out = result["outputs"]
+    assert out["verdict"] == ("reproducible" if verdict == 0 else "not-reproducible")
+    assert (junit_failures(out["report"]) == 0) == (verdict == 0)
     with open(os.path.join(work, "repro.intoto.json")) as f:
         vsa = json.load(f)["predicate"]
     assert vsa["verificationResult"] == ("PASSED" if verdict == 0 else "FAILED")
-    text = summary.read_text()
+    text = result["summary"]
     assert text.startswith("## ✅ Reproducible" if verdict == 0 else "## ❌ Not reproducible")
     assert "SOURCE_DATE_EPOCH=1700000000" in text  # the commit's time, from git
     assert os.path.isfile(os.path.join(work, "repro-diff", "report.json"))
