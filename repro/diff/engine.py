@@ -76,7 +76,7 @@ class DiffOptions:
     platform: Platform | None = None
     policy: Policy = Policy()
     capture_limit: int = CAPTURE_LIMIT
-    max_entries: int = 1_000_000  # per layer (Limits.max_entries_per_layer)
+    max_entries: int = 300_000  # per layer (Limits.max_entries_per_layer)
     # Hash the layer blobs the comparison did not need to read (equal digests): a verdict
     # is then only ever given on checked bytes. Off (--trust-equal-digests), identical
     # images compare in constant time whatever their size, and a corrupted copy of a
@@ -100,7 +100,7 @@ class ContentStore:
     """
 
     def __init__(self, images: tuple[Image, Image], capture_limit: int, budget: int = CAPTURE_BUDGET,
-                 max_entries: int = 1_000_000):
+                 max_entries: int = 300_000):
         self._images = images
         self._limit = capture_limit
         self._max_entries = max_entries

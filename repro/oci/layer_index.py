@@ -42,7 +42,7 @@ BLOCK = 512
 # PAX and GNU long-name headers: as Go's archive/tar (maxSpecialFileSize), which is what
 # containerd and BuildKit unpack layers with: a larger one is not an image anyone can run
 MAX_META = 1 << 20
-DEFAULT_MAX_ENTRIES = 1_000_000
+DEFAULT_MAX_ENTRIES = 300_000  # Limits.max_entries_per_layer
 
 _TYPES = {
     b"0": "file", b"\0": "file", b"7": "file", b"1": "hardlink", b"2": "symlink",
