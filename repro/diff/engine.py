@@ -230,7 +230,9 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
     want = str(options.platform) if options.platform is not None else None
     if a.index is not None and b.index is not None:
         for plat, fld, va, vb, det in compare_indexes(_index_view(a), _index_view(b), want):
-            findings.append(Finding("index", fld, platform=plat, a=va, b=vb, detail=det))
+            # above the manifests: reported with the index (the platform's own section may
+            # well say "identical"), the entry's platform kept in the detail
+            findings.append(Finding("index", fld, a=va, b=vb, detail={**det, **({"platform": plat} if plat else {})}))
     elif (a.index is None) != (b.index is None) and want is None:
         # What a push with attestations makes of one image is an index around the image
         # manifest and its attestations: the attestations' presence findings say it all.
