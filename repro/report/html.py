@@ -46,6 +46,7 @@ a{color:#0969da}
 .verdict.ok{background:var(--ok-bg);border-color:#4ac26b}.verdict.bad{background:var(--bad-bg);border-color:#ff8182}
 .verdict .v{font-size:1.6rem;font-weight:700;margin:0}.verdict.ok .v{color:var(--ok)}.verdict.bad .v{color:var(--bad)}
 .verdict p{margin:.3rem 0 0}
+.verdict .warning{margin-top:.5rem;padding:.4rem .6rem;background:var(--warn-bg);border:1px solid #d4a72c;border-radius:6px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(26rem,100%),1fr));gap:1rem}
 .grid>*{min-width:0}
 .box{border:1px solid var(--line);border-radius:8px;padding:.75rem 1rem}
@@ -427,7 +428,10 @@ def _verdict(doc: Mapping[str, Any], ok: bool) -> str:
             f'<p class="v">{"Reproducible" if ok else "Not reproducible"}</p><p>{sub}</p>'
             f'<p class="muted">A <span class="mono">{_text(a["ref"], 200)}</span> · B '
             f'<span class="mono">{_text(b["ref"], 200)}</span></p>'
-            f'<p id="variations"><b>Variations:</b> {vary}</p></div>')
+            f'<p id="variations"><b>Variations:</b> {vary}</p>'
+            + "".join(f'<p class="warning"><b>Warning:</b> {_text(w.get("message", ""), 600)}</p>'
+                      for w in doc.get("warnings") or [] if isinstance(w, Mapping))
+            + "</div>")
 
 
 def _variations_line(doc: Mapping[str, Any]) -> str:

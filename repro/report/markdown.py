@@ -83,6 +83,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                    f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
 
+    for w in doc.get("warnings") or []:  # e.g. executables built for another platform
+        if isinstance(w, Mapping):
+            out += [f"> **Warning:** {_esc(str(w.get('message', '')))}", ""]
     comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
     if comparisons:  # every build's digest, also of the builds beyond A and B
         out += ["| comparison | digests | verdict |", "|---|---|---|"]

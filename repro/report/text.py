@@ -105,6 +105,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
         bd = doc["build"]
         out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
                    + (f", builders: {builders_line(bd)}" if builders_line(bd) else ""))
+    for w in doc.get("warnings") or []:  # e.g. executables built for another platform
+        if isinstance(w, Mapping):
+            out.append(f"warning: {w.get('message', '')}")
     comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
     if comparisons:  # every build's digest, also of the builds beyond A and B
         out.append("comparisons:")
