@@ -45,9 +45,30 @@ def explain(
     findings nothing else explains get `builder-version`. `now` is for tests.
     """
     ctx = formats.context(time.time() if now is None else now, source_date_epoch)
+    findings = list(findings)
+    packaging = packaging_only(findings)
     return [
-        _explain_one(f, contents, ctx, source_date_epoch, builder_versions) for f in findings
+        _explain_one(f, contents, ctx, source_date_epoch, builder_versions, packaging) for f in findings
     ]
+
+
+_PACKAGING_FIELDS = frozenset({"media_type", "compression", "annotations", "digest"})
+
+
+def packaging_only(findings: list[Finding]) -> bool:
+    """Whether two images differ only in how they are packaged: every finding is a media
+    type, a layer's compression (diffID equal), an annotation or a digest whose document
+    is otherwise equal — nothing in a file, a layer's content or the config — and at
+    least one media type is Docker's on one side and OCI's on the other."""
+    crossing = False
+    for f in findings:
+        if f.kind == "file" or f.field not in _PACKAGING_FIELDS or f.detail.get("role") == "attestation":
+            return False
+        if f.field == "media_type":
+            families = {("docker" if "vnd.docker." in str(v) else "oci" if "vnd.oci." in str(v) else "?")
+                        for v in (f.a, f.b)}
+            crossing = crossing or families == {"docker", "oci"}
+    return crossing
 
 
 def _explain_one(
@@ -56,6 +77,7 @@ def _explain_one(
     ctx: formats.LookContext,
     source_date_epoch: int | None,
     builder_versions: tuple[str | None, str | None] | None,
+    packaging: bool = False,
 ) -> Finding:
     if f.cause is not None:
         return f
@@ -65,7 +87,7 @@ def _explain_one(
         if a is not None and b is not None and a != b:
             looked = formats.look_inside(f.path, bytes(a), bytes(b), ctx)
     detail = {**looked, **dict(f.detail)}  # the differ's own keys win
-    cause = match(Subject(f, detail, source_date_epoch, builder_versions))
+    cause = match(Subject(f, detail, source_date_epoch, builder_versions, packaging))
     if cause is None and not looked:
         return f
     return f.with_(
@@ -75,4 +97,4 @@ def _explain_one(
     )
 
 
-__all__ = ["BY_ID", "CATALOGUE", "Cause", "Rule", "Subject", "explain", "match"]
+__all__ = ["BY_ID", "CATALOGUE", "Cause", "Rule", "Subject", "explain", "match", "packaging_only"]

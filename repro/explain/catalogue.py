@@ -35,6 +35,7 @@ class Subject:
     detail: Mapping[str, Any]  # the finding's detail plus what the looks inside found
     source_date_epoch: int | None = None
     builder_versions: tuple[str | None, str | None] | None = None
+    packaging_only: bool = False  # the comparison differs only in packaging (repro.explain.packaging_only)
 
 
 Predicate = Callable[[Subject], bool]
@@ -224,6 +225,15 @@ CATALOGUE: tuple[Cause, ...] = (
         "compare per-platform manifests (--platform), or build with provenance and SBOM off "
         "(--opt attest:provenance= / --attest type=provenance,disabled=true)",
         (Rule(when=is_attestation),),
+    ),
+    Cause(
+        "packaging", "only media types (Docker vs OCI), layer compression and annotations differ; "
+        "every layer's diffID and the config are equal",
+        "the same image stored two ways: an OCI archive and a docker-archive (`docker save`, `skopeo copy`), "
+        "or exports with different media types",
+        "nothing in the image differs: compare both in one format (`skopeo copy` to oci-archive), or set "
+        "`oci-mediatypes` explicitly on the exporter; `--semantic` sets packaging aside",
+        (Rule(when=lambda s: s.packaging_only),),
     ),
     Cause(
         "dpkg-apt-logs", "var/log/dpkg.log, var/log/apt/*, var/log/alternatives.log",

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
+from repro.report.document import digest_label
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -59,8 +60,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
                    f"{s['by_cause'].get('unexplained', 0)} unexplained.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
-            f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
-            f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]
+            f"| A | {_cell(a['ref'])} | {a['kind']} | {digest_label(a)} {_cell(a['digest'])} |",
+            f"| B | {_cell(b['ref'])} | {b['kind']} | {digest_label(b)} {_cell(b['digest'])} |", ""]
     pol = doc.get("policy", {})
     if pol.get("mode") == "semantic" or pol.get("ignore") or s["ignored"]:
         rules = ", ".join(r["name"] for r in pol.get("semantic_rules", [])) or "none"

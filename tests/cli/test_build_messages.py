@@ -75,9 +75,9 @@ def test_on_a_terminal_the_same_line_ends_the_output(isolated, base_image, tmp_p
 def test_a_failing_copy_names_the_missing_file(isolated, base_image, tmp_path):
     r = repro("build", failing_context(tmp_path, "FROM base\nCOPY nonexist /x\n"), "-o", str(tmp_path / "o.tar"),
               "--build-context", base_image.build_context, "--source-date-epoch", str(EPOCH), tmpdir=isolated.dir)
-    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
-    assert r.stderr.startswith("repro: error: build failed at Dockerfile:2: [1/2] COPY nonexist /x: ")
-    assert r.stderr.rstrip().endswith('"/nonexist": not found')
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("repro: error: build failed at Dockerfile:2: [1/2] COPY nonexist /x: "), r.stderr
+    assert r.stderr.rstrip().endswith('"/nonexist": not found'), r.stderr
 
 
 @pytest.mark.buildkit
