@@ -41,7 +41,7 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
     `progress`: a repro.progress.Progress that shows the layers and files being compared;
     `config`: the repro.toml behind the policy (repro.config.Config.report), kept in the policy."""
     from repro.diff import DiffOptions, Policy, content_lookup, diff_images
-    from repro.explain import explain
+    from repro.explain import ExplainContext, explain
     from repro.oci.model import Platform
     from repro.report import build_report
 
@@ -58,7 +58,10 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
                                            max_entries=max_entries, verify_unread=not trust_equal_digests,
                                            **hooks))
     lookup = content_lookup(result)
-    findings = explain(list(result.findings), contents=lookup, source_date_epoch=source_date_epoch)
+    context = ExplainContext.for_images(
+        a, b, source_date_epoch=source_date_epoch, refs=(a.ref, b.ref), report_dir=report_dir,
+        platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
+    findings = explain(list(result.findings), contents=lookup, context=context)
     if use_diffoscope:
         from repro.explain.diffoscope import drill_down
 

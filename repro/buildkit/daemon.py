@@ -139,6 +139,13 @@ class EphemeralDaemon:
         self.close()
 
     def start(self) -> EphemeralDaemon:
+        """Start buildkitd and wait until it answers."""
+        return self.launch().ready()
+
+    def launch(self) -> EphemeralDaemon:
+        """Start buildkitd without waiting for it. The daemon dies with the *thread* that
+        launched it (setpriv --pdeathsig): launch a daemon that must outlive a worker
+        thread from a thread that lives as long (ready() may run anywhere)."""
         tools = self.tools = self.tools or find_buildkit()
         argv = self._wrapper_argv() + self._buildkitd_argv(tools)  # resolves helpers before any file is made
         sweep_stale(self.tmp_parent)
@@ -157,14 +164,24 @@ class EphemeralDaemon:
             with open(self.log_path, "ab") as logf:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                              start_new_session=True, env=env, cwd=self.dir)
+        except BaseException as e:
+            self.close()
+            if isinstance(e, OSError):
+                raise BuildError(f"cannot start buildkitd: {e}") from None
+            raise
+        return self
+
+    def ready(self) -> EphemeralDaemon:
+        """Wait until the launched daemon answers (at once when it already did)."""
+        if self.info.worker_id:
+            return self
+        try:
             self._wait_ready()
         except BaseException as e:
             tail = self.log_tail() if self.log_path else ""
             self.close()
             if isinstance(e, BuildError):
                 raise BuildError(f"{e}; buildkitd log: {tail}" if tail else str(e)) from None
-            if isinstance(e, OSError):
-                raise BuildError(f"cannot start buildkitd: {e}") from None
             raise
         return self
 

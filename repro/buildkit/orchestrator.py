@@ -303,11 +303,12 @@ class BuildSession:
             return result
 
         if self.keep_daemons:
-            # start kept daemons from this thread: a daemon dies with the thread that started it
-            # (setpriv --pdeathsig fires when that *thread* ends), and the pool's threads end with run()
+            # launch kept daemons from this thread: a daemon dies with the thread that launched it
+            # (setpriv --pdeathsig fires when that *thread* ends), and the pool's threads end with run();
+            # the builds' threads wait for them to be ready, in parallel
             for i in range(self.n):
                 if self._backends[i] is None:
-                    self._daemon_for(i)
+                    self._daemon_for(i, wait=False)
         groups: dict[Hashable, list[int]] = {}
         for i in range(self.n):
             groups.setdefault(self._serial_key(i), []).append(i)
@@ -379,20 +380,21 @@ class BuildSession:
         backend = self._backends[i]
         return backend.serial_key() if backend is not None else ("ephemeral", i)
 
-    def _daemon_for(self, i: int) -> EphemeralDaemon:
-        """Build i's ephemeral daemon: the running one when daemons are kept, else a new one."""
+    def _daemon_for(self, i: int, *, wait: bool = True) -> EphemeralDaemon:
+        """Build i's ephemeral daemon: the running one when daemons are kept, else a new
+        one; ready unless `wait` is False (then only launched)."""
         with self._lock:
             kept = self._kept.get(i) if self.keep_daemons else None
         if kept is not None and kept.alive():
-            return kept
+            return kept.ready() if wait else kept
         daemon = EphemeralDaemon(tools=self._tools or find_buildkit())
         self.cancel.add_daemon(daemon)  # raises if the session was cancelled meanwhile
         with self._lock:
             self._daemons.append(daemon)
             if self.keep_daemons:
                 self._kept[i] = daemon
-        daemon.start()
-        return daemon
+        daemon.launch()
+        return daemon.ready() if wait else daemon
 
     def _forget(self, daemon: EphemeralDaemon) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from repro.diff.documents import (IndexView, compare_annotations, compare_config
 from repro.diff.entries import Key, compare_entries, keyed, order_difference
 from repro.diff.filesystem import MergedFS
 from repro.diff.finding import Finding
+from repro.diff.lockstep import index_pair
 from repro.diff.policy import Policy
 from repro.errors import InputError
 from repro.oci.layer_index import iter_entries
@@ -414,34 +415,16 @@ def _compare_layer(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, plat: str, 
 
 def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, options: DiffOptions,
                 contents: ContentStore) -> tuple[list[Entry], list[Entry]]:
-    cancel = threading.Event()
-
-    def run(side: int, image: Image, layer: LayerRef) -> list[Entry]:
-        entries: list[Entry] = []
-        report = options.on_entries
-        reported = 0
-        with image.open_layer(layer) as stream:
-            for (key, e), data in _keyed_stream(iter_entries(stream, capture_limit=options.capture_limit,
-                                                                   max_entries=options.max_entries)):
-                if cancel.is_set():
-                    break
-                entries.append(e)
-                if e.type == "file":
-                    contents.offer(side, lkey, key, e.digest, data)
-                if report is not None and len(entries) - reported >= 512:  # cheap: a hook call per 512 entries
-                    report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
-                    reported = len(entries)
-        if report is not None and len(entries) > reported:
-            report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
-        return entries
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        fa = pool.submit(run, 0, ia, la)
-        fb = pool.submit(run, 1, ib, lb)
-        try:
-            return fa.result(), fb.result()
-        finally:
-            cancel.set()
+    """Both layers read at once and compared in step (repro/diff/lockstep.py); the small
+    files that differ are offered to the content store for the explainer."""
+    pair = index_pair(lambda: ia.open_layer(la), lambda: ib.open_layer(lb), capture_limit=options.capture_limit,
+                      max_entries=options.max_entries, on_entries=options.on_entries)
+    for key, data in pair.contents.items():
+        for side, (entries, i) in enumerate(zip((pair.entries_a, pair.entries_b), pair.positions[key])):
+            # bytes left out for the budget (not for size) are fetched again if asked for
+            if data[side] is not None or entries[i].size > options.capture_limit:
+                contents.offer(side, lkey, key, entries[i].digest, data[side])
+    return pair.entries_a, pair.entries_b
 
 
 def _merged(image: Image, m: ManifestImage, max_entries: int) -> MergedFS:

@@ -70,6 +70,12 @@ def input_digest(inp: Mapping[str, Any]) -> str:
     return f"{digest_label(inp)} {str(inp.get('digest'))[:19]}"
 
 
+def unknown_count(summary: Mapping[str, Any]) -> int:
+    """Findings no rule explains: cause `unknown` (or none, in reports of older versions)."""
+    by_cause = summary.get("by_cause") or {}
+    return int(by_cause.get("unknown", 0)) + int(by_cause.get("unexplained", 0))
+
+
 def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
                  findings: tuple[Finding, ...] | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The v1 document. `findings` overrides result.findings (e.g. after explaining)."""

@@ -24,7 +24,7 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
-from repro.report.document import digest_label, sections
+from repro.report.document import digest_label, sections, unknown_count
 from repro.report.escape import controls
 from repro.report.nested import Listing, is_archive, listings
 
@@ -374,8 +374,8 @@ def _look(d: Mapping[str, Any], *, open_: bool = False) -> str:
 def _finding(f: Mapping[str, Any], anchor: str) -> str:
     d = f.get("detail") or {}
     cause = f.get("cause")
-    badge = (f'<span class="tag cause">{escape(cause)}</span>' if cause
-             else '<span class="tag unexplained">unexplained</span>')
+    badge = (f'<span class="tag cause">{escape(cause)}</span>' if cause and cause != "unknown"
+             else f'<span class="tag unexplained">{escape(cause or "unexplained")}</span>')
     if f.get("path"):
         head = (f'<header><code class="path">{_text(f["path"], 600)}</code><span class="field">{_text(_what(f))}'
                 f"</span>{badge}</header>")
@@ -420,9 +420,9 @@ def _verdict(doc: Mapping[str, Any], ok: bool) -> str:
         sub = "The two images are identical" + (" under the policy below" if s.get("ignored") else "") + "."
     else:
         kinds = ", ".join(_plural(n, f"{_KIND_NAMES.get(k, k)} difference") for k, n in s["by_kind"].items())
-        unexplained = s["by_cause"].get("unexplained", 0)
+        unknown = unknown_count(s)
         sub = (f"{_plural(s['findings'], 'finding')}: {escape(kinds)}; "
-               + ("all explained" if not unexplained else f"{unexplained} unexplained") + ".")
+               + ("all explained" if not unknown else f"{unknown} unknown") + ".")
     vary = _variations_line(doc)
     return (f'<div class="verdict {"ok" if ok else "bad"}" id="verdict" role="status">'
             f'<p class="v">{"Reproducible" if ok else "Not reproducible"}</p><p>{sub}</p>'

@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
-from repro.report.document import digest_label
+from repro.report.document import digest_label, unknown_count
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -58,7 +58,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     else:
         kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
-                   f"{s['by_cause'].get('unexplained', 0)} unexplained.")
+                   f"{unknown_count(s)} unknown.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
             f"| A | {_cell(a['ref'])} | {a['kind']} | {digest_label(a)} {_cell(a['digest'])} |",
             f"| B | {_cell(b['ref'])} | {b['kind']} | {digest_label(b)} {_cell(b['digest'])} |", ""]

@@ -75,16 +75,19 @@ def main(argv):
 
 
 SHIM_DIR = "/dev/.repro-sync"
+# `env -i` gives the step's command exactly its own environment again: the shim's shell
+# exports SHLVL and PWD, which must not reach the command (nor an image that records it)
 SHIM = ('i=0; while [ ! -e {marks}/{go} ] && [ $i -lt {polls} ]; do usleep 10000; i=$((i+1)); done; '
-        'exec "$@"')
+        'exec {busybox} env -i "$@"')
 
 
-def sync(plan, spec):
+def sync(plan, spec, rootfs):
     """Claim this RUN step's number and make it start when the plan's `sync` says (see
     the module docstring). The wait is best done inside the container, right before the
     step's command: with a static busybox from the host (`busybox`), the step's command
     runs under a shim that polls for a release file, which a helper process writes at
-    the release time; the command then execs in place of the shim. Without one, this
+    the release time; the command then execs in place of the shim, with its own
+    environment and arguments, as pid 1. Without one, this
     process waits before runc starts the container (less precise: container start-up
     takes a varying fraction of a second)."""
     directory, me = plan["dir"], plan["me"]
@@ -103,7 +106,10 @@ def sync(plan, spec):
         return {"step": k}
     busybox = plan.get("busybox")
     timeout = float(plan.get("timeout", 600))
-    if busybox and os.path.isfile(busybox) and spec.get("process", {}).get("args"):
+    process = spec.get("process", {})
+    args, env = process.get("args") or [], process.get("env") or []
+    # `env -i ENV... ARGS...` takes the first word without "=" for the command
+    if busybox and os.path.isfile(busybox) and args and "=" not in args[0] and all("=" in e for e in env):
         go = f"go.{k}.{me}"
         if _spawn(lambda: _release(plan, k, mine, timeout, os.path.join(directory, go))):
             spec.setdefault("mounts", []).extend([
@@ -111,14 +117,32 @@ def sync(plan, spec):
                  "options": ["rbind", "ro", "nosuid", "nodev"]},
                 {"destination": SHIM_DIR + "/marks", "type": "bind", "source": directory,
                  "options": ["rbind", "ro", "nosuid", "nodev"]}])
-            script = SHIM.format(marks=SHIM_DIR + "/marks", go=go, polls=int(timeout * 100))
-            spec["process"]["args"] = [SHIM_DIR + "/busybox", "sh", "-c", script, "repro-sync",
-                                       *spec["process"]["args"]]
+            script = SHIM.format(marks=SHIM_DIR + "/marks", go=go, polls=int(timeout * 100),
+                                 busybox=SHIM_DIR + "/busybox")
+            if not any(e.startswith("HOME=") for e in env):  # what runc adds when the build sets no HOME
+                env = [*env, "HOME=" + _home(spec, rootfs)]
+            process["args"] = [SHIM_DIR + "/busybox", "sh", "-c", script, "repro-sync", *env, *args]
             return {"step": k, "shim": True}
     release = _release_time(plan, k, mine, timeout)
     if release is not None:
         time.sleep(max(0.0, release - time.time()))
     return {"step": k, "released": release}
+
+
+def _home(spec, rootfs):
+    """The HOME runc gives a process whose environment has none: the user's home in the
+    rootfs's /etc/passwd, else "/" (runc's libcontainer/user defaults)."""
+    uid = spec.get("process", {}).get("user", {}).get("uid", 0)
+    passwd = resolve_in_root(rootfs, "/etc/passwd")
+    try:
+        with open(passwd or "", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2].isdigit() and int(fields[2]) == uid:
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
 
 
 def _release_time(plan, k, mine, timeout):
@@ -221,15 +245,16 @@ def apply(plan, bundle):
     if not os.path.isabs(rootfs):
         rootfs = os.path.join(bundle, rootfs)
     applied, skipped = [], {}
-    synced = sync(plan["sync"], spec) if plan.get("sync") else None
+    original = _env_names(spec)  # what the build set, before any edit of ours
     for edit in plan.get("edits", []):
-        why = EDITS[edit["op"]](spec, edit, rootfs)
+        why = EDITS[edit["op"]](spec, {**edit, "build_env": original}, rootfs)
         name = edit["variation"]
         if why:
             skipped[name] = why
         elif name not in applied:
             applied.append(name)
     applied = [a for a in applied if a not in skipped]
+    synced = sync(plan["sync"], spec, rootfs) if plan.get("sync") else None  # after the edits: the shim keeps the env
     tmp = path + ".repro"
     with open(tmp, "w") as f:
         json.dump(spec, f)
@@ -248,7 +273,7 @@ def _env_names(spec):
 
 def edit_env(spec, edit, rootfs):
     for name in edit.get("unless_set") or [edit["name"]]:
-        if name in _env_names(spec):
+        if name in edit["build_env"]:
             return f"the build sets {name} itself"
     spec["process"]["env"].append(f"{edit['name']}={edit['value']}")
     return None
@@ -287,7 +312,7 @@ def edit_mount(spec, edit, rootfs):
 
 
 def edit_preload(spec, edit, rootfs):
-    if "LD_PRELOAD" in _env_names(spec):
+    if "LD_PRELOAD" in edit["build_env"]:
         return "the build sets LD_PRELOAD itself"
     why = glibc_problem(rootfs, edit["triplet"], edit["machine"], tuple(edit["min_glibc"]), edit.get("needs", ()))
     if why:

@@ -1,0 +1,98 @@
+"""Each variation for real, on rootful and rootless daemons: its testdata context
+(testdata/contexts/vary-NAME) is reproducible without it, caught with it, and attributed
+to it by --bisect; nothing of any variation reaches an image."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+
+import pytest
+
+from repro.buildkit import BuildSpec, build_many
+from repro.buildkit.variations import VARIATIONS
+from tests.buildkit.vary_cases import EPOCH, run_case
+from tests.buildkit_fixtures import context, expected, manifest_digests
+
+pytestmark = pytest.mark.buildkit
+
+# every variation a build can show (build_path cannot: BuildKit never passes the client's
+# path into a build; docs/variations.md)
+BUSYBOX = [n for n in VARIATIONS if n not in ("build_path", "time")]
+
+
+def _check(case: dict, name: str) -> None:
+    want = expected(f"vary-{name}")
+    assert want["variation"] == name
+    assert case["without"] == [], f"vary-{name} differs without {name}: {case['without']}"
+    assert case["with"], f"vary-{name} is not caught by {name}"
+    for diff in want["differences"]:
+        if "path" in diff:
+            assert (diff["path"], diff["field"]) in [tuple(x) for x in case["with"]], case["with"]
+        else:
+            assert any(p.startswith(diff["path_glob"].rstrip("*")) and f == diff["field"] for p, f in case["with"])
+    assert set(map(tuple, map(list, case["provoked_by"].values()))) == {(name,)}, case["provoked_by"]
+    assert case["bisect_builds"] == 3  # two references and the one variation
+    applied = {a["name"]: a for a in case["applied"]}
+    assert applied[name]["applied"] and not applied[name].get("not_applied"), applied
+
+
+@pytest.mark.parametrize("name", BUSYBOX)
+def test_variation_is_caught_and_attributed(name, isolated, buildkit_tools, base_image, tmp_path):
+    _check(run_case(name, base_image.build_context, str(tmp_path)), name)
+
+
+def test_time_shift_is_caught_in_a_glibc_rootfs_and_attributed(isolated, buildkit_tools, debian_base, tmp_path):
+    _check(run_case("time", debian_base.build_context, str(tmp_path)), "time")
+
+
+@pytest.mark.parametrize("name", BUSYBOX)
+def test_variation_is_caught_and_attributed_on_rootless_daemons(name, rootless_user, isolated, tmp_path):
+    tmp, work = rootless_user.private_dir("rbt-rlv-"), rootless_user.private_dir("rbt-rlv-work-")
+    try:
+        proc = rootless_user.run_python(
+            f"import json, tempfile\ntempfile.tempdir = {tmp!r}\n"
+            "from tests.buildkit.vary_cases import run_case\n"
+            f"print(json.dumps(run_case({name!r}, {rootless_user.base.build_context!r}, {work!r})))", timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        _check(json.loads(proc.stdout.strip().splitlines()[-1]), name)
+        assert os.listdir(tmp) == []  # daemons, sync dirs and work dirs all gone
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_time_record_says_where_libfaketime_could_not_reach(isolated, buildkit_tools, base_image, tmp_path):
+    spec = BuildSpec(context=context("vary-stagger"), source_date_epoch=EPOCH,
+                     build_contexts=(base_image.build_context,))
+    results = build_many(spec, 2, str(tmp_path / "out"), vary="time", progress="quiet")
+    (record,) = results[1].variations
+    assert record.name == "time" and not record.applied
+    assert record.not_applied == "in none of the 1 RUN steps: the rootfs has no glibc (static binaries)"
+    assert results[0].variations == ()  # the control is never varied
+
+
+@pytest.mark.parametrize("base", ["busybox", "debian"])
+def test_nothing_of_any_variation_reaches_the_image(base, isolated, buildkit_tools, base_image, debian_base,
+                                                     tmp_path):
+    image = base_image if base == "busybox" else debian_base
+    spec = BuildSpec(context=context("vary-robust"), source_date_epoch=EPOCH, build_contexts=(image.build_context,))
+    results = build_many(spec, 3, str(tmp_path / "out"), vary="all", progress="quiet")
+    applied = {a.name for a in results[1].variations if a.applied}
+    # every RUN-step variation took effect, the clock shift too where glibc is
+    assert {"kernel", "memory", "num_cpus", "umask", "timezone", "locales", "domain_host", "environment",
+            "exec_path"} <= applied
+    assert ("time" in applied) == (base == "debian")
+    digests = {manifest_digests(r.path)[0] for r in results}
+    assert len(digests) == 1, "a varied build of vary-robust differs from the control"
+    with tarfile.open(results[1].path) as tf:
+        names = [m.name for m in tf.getmembers()]
+        index = json.load(tf.extractfile("index.json"))
+        manifest = json.load(tf.extractfile("blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]))
+        for layer in manifest["layers"][1:]:  # what the RUN steps made
+            with tarfile.open(fileobj=tf.extractfile("blobs/sha256/" + layer["digest"].split(":")[1])) as lt:
+                paths = lt.getnames()
+            assert not any("repro" in p or p.startswith("dev/") for p in paths), paths
+    assert names  # the tarball was read
