@@ -504,12 +504,13 @@ def make_pair(shape: str, args: argparse.Namespace, out: Path) -> ImagePair:
     """Generate (or find cached) the pair of one shape."""
     seed = args.seed
     if shape == "mixed":
-        return generate(shape_mixed(args.size_mb, seed), out, seed, f"g{GENERATOR_VERSION}-mixed-{args.size_mb:g}mb-seed{seed}")
+        return generate(lambda: shape_mixed(args.size_mb, seed), out, seed,
+                        f"g{GENERATOR_VERSION}-mixed-{args.size_mb:g}mb-seed{seed}", shared_pair=True)
     if shape == "small-files":
-        return generate(shape_small_files(args.small_files, seed), out, seed,
+        return generate(lambda: shape_small_files(args.small_files, seed), out, seed,
                         f"g{GENERATOR_VERSION}-small-files-{args.small_files}-seed{seed}")
     if shape == "many-layers":
-        return generate(shape_many_layers(args.layers, seed=seed), out, seed,
+        return generate(lambda: shape_many_layers(args.layers, seed=seed), out, seed,
                         f"g{GENERATOR_VERSION}-many-layers-{args.layers}-seed{seed}")
     layout = args.debian_layout
     if layout is None:
@@ -520,7 +521,7 @@ def make_pair(shape: str, args: argparse.Namespace, out: Path) -> ImagePair:
         layout = Path.home() / ".cache" / "repro" / "base-debian-bookworm"
     stamp = json.loads((Path(layout) / "repro-debian-base.json").read_text()) if (Path(layout) / "repro-debian-base.json").exists() else {}
     key = f"g{GENERATOR_VERSION}-debian-{(stamp.get('digest') or 'layout').split(':')[-1][:12]}-seed{seed}"
-    return generate(shape_debian(Path(layout), seed), out, seed, key)
+    return generate(lambda: shape_debian(Path(layout), seed), out, seed, key)
 
 
 def _names(pair: ImagePair) -> tuple[str, str]:
@@ -543,8 +544,8 @@ def bench_shape(shape: str, pair: ImagePair, args: argparse.Namespace, repro: li
     print("   B differs from A in: " + "; ".join(f"{m['path']} ({m['field']})" for m in mutations), flush=True)
     small = None
     if shape == "mixed" and args.small_mb != args.size_mb:
-        small = generate(shape_mixed(args.small_mb, args.seed), out, args.seed,
-                         f"g{GENERATOR_VERSION}-mixed-{args.small_mb:g}mb-seed{args.seed}")
+        small = generate(lambda: shape_mixed(args.small_mb, args.seed), out, args.seed,
+                         f"g{GENERATOR_VERSION}-mixed-{args.small_mb:g}mb-seed{args.seed}", shared_pair=True)
     _warm([x for x in (pair.a, pair.b, pair.a_shared, small and small.a, small and small.a_shared) if x])
 
     runs: dict[str, list] = {k: [] for k in ("floor", "repro", "zlib", "shared-big", "shared-small",

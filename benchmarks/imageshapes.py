@@ -531,16 +531,21 @@ class ImagePair:
     layer_a: Path | None = None  # the largest layer blob of A, kept for `tar tzvf`
 
 
-def generate(shape: Shape, out: Path, seed: int, key: str, log: Callable[[str], None] = print) -> ImagePair:
-    """Write (once; cached under OUT/images/KEY) the two archives of `shape`."""
+def generate(plan: Callable[[], Shape], out: Path, seed: int, key: str, log: Callable[[str], None] = print,
+             shared_pair: bool = False) -> ImagePair:
+    """Write (once; cached under OUT/images/KEY) the two archives of the shape `plan()`
+    returns. The plan is only made when the pair is not cached: a plan can hold a whole
+    rootfs in memory, and every process the benchmark starts inherits its peak RSS."""
     d = out / "images" / key
     a, b = d / "a.oci.tar", d / "b.oci.tar"
-    a2 = d / "a-shared.oci.tar" if shape.with_shared_pair else None
+    a2 = d / "a-shared.oci.tar" if shared_pair else None
     params_path = d / "params.json"
     if params_path.exists() and a.exists() and b.exists() and (a2 is None or a2.exists()):
         params = json.loads(params_path.read_text())
         biggest = d / params["largest_layer_blob"] if params.get("largest_layer_blob") else None
-        return ImagePair(shape.name, d, a, b, a2, params, biggest)
+        return ImagePair(params["shape"], d, a, b, a2, params, biggest)
+    shape = plan()
+    assert shape.with_shared_pair == shared_pair, "say shared_pair=True for a shape that has one"
     log(f"generating {key} in {d} ...")
     t0 = time.perf_counter()
     d.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ class DiffOptions:
     platform: Platform | None = None
     policy: Policy = Policy()
     capture_limit: int = CAPTURE_LIMIT
-    max_entries: int = 1_000_000  # per layer (Limits.max_entries_per_layer)
+    max_entries: int = 300_000  # per layer (Limits.max_entries_per_layer)
     # Hash the layer blobs the comparison did not need to read (equal digests): a verdict
     # is then only ever given on checked bytes. Off (--trust-equal-digests), identical
     # images compare in constant time whatever their size, and a corrupted copy of a
@@ -100,7 +100,7 @@ class ContentStore:
     """
 
     def __init__(self, images: tuple[Image, Image], capture_limit: int, budget: int = CAPTURE_BUDGET,
-                 max_entries: int = 1_000_000):
+                 max_entries: int = 300_000):
         self._images = images
         self._limit = capture_limit
         self._max_entries = max_entries
@@ -116,11 +116,13 @@ class ContentStore:
         k = (lkey, key)
         other = 1 - side
         with self._lock:
-            self._digests[side][k] = digest
             if data is None:
                 self._too_big[side].add(k)
-            od = self._digests[other].get(k, _UNSEEN)
+            # a digest waits only until the other side shows the same key: memory holds
+            # the keys one reader is ahead by, not every file of both layers
+            od = self._digests[other].pop(k, _UNSEEN)
             if od is _UNSEEN:
+                self._digests[side][k] = digest
                 if data is not None and self._used + len(data) <= self._budget:
                     self._kept[side][k] = data
                     self._used += len(data)
@@ -148,12 +150,19 @@ class ContentStore:
         try:
             with image.open_layer(layer) as stream:
                 for e, d in _keyed_stream(iter_entries(stream, capture_limit=self._limit, max_entries=self._max_entries)):
-                    ek = (lkey, e[0])
-                    if d is not None and ek not in self._kept[side] and self._used + len(d) <= self._budget:
-                        self._kept[side][ek] = d
-                        self._used += len(d)
-                    if d is not None:  # occurrence -1: the last write of a path (merged views)
-                        self._kept[side][(lkey, (e[0][0], -1))] = d
+                    if d is None:
+                        continue
+                    # occurrence -1: the last write of a path (merged views); every key
+                    # counts against the budget (these once bypassed it: 120 differing
+                    # 4 MiB files held 1 GB)
+                    for ek in ((lkey, e[0]), (lkey, (e[0][0], -1))):
+                        old = self._kept[side].get(ek)
+                        if ek[1][1] != -1 and old is not None:
+                            continue
+                        grow = len(d) - (len(old) if old is not None else 0)
+                        if self._used + grow <= self._budget:
+                            self._kept[side][ek] = d
+                            self._used += grow
         except Exception:  # a look-up for explanation never fails the comparison
             return None
         return self._kept[side].get(k)
@@ -221,7 +230,9 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
     want = str(options.platform) if options.platform is not None else None
     if a.index is not None and b.index is not None:
         for plat, fld, va, vb, det in compare_indexes(_index_view(a), _index_view(b), want):
-            findings.append(Finding("index", fld, platform=plat, a=va, b=vb, detail=det))
+            # above the manifests: reported with the index (the platform's own section may
+            # well say "identical"), the entry's platform kept in the detail
+            findings.append(Finding("index", fld, a=va, b=vb, detail={**det, **({"platform": plat} if plat else {})}))
     elif (a.index is None) != (b.index is None) and want is None:
         # What a push with attestations makes of one image is an index around the image
         # manifest and its attestations: the attestations' presence findings say it all.
@@ -402,7 +413,7 @@ def _compare_layer(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, plat: str, 
                        detail=detail)
 
     out.extend(compare_entries(ka, kb, make_file))
-    order = order_difference(list(ka), list(kb))
+    order = order_difference(ka, kb)
     if order is not None:
         out.append(layer_finding("order", order["path_a"], order["path_b"], **order))
     if len(out) == before:

@@ -110,7 +110,10 @@ class _Feed:
 
     def finish(self, problem: BaseException | None) -> BaseException | None:
         """End the reading thread: with `problem` (an error found in this side's tar),
-        have it raised inside the image's open_layer; return what the thread ended with."""
+        have it raised inside the image's open_layer (the rest of the layer is not read);
+        return what the thread ended with."""
+        if problem is not None:
+            self._stop.set()
         self._verdict.put(problem)
         while self._thread.is_alive():
             try:  # let a thread blocked on a full queue reach the verdict

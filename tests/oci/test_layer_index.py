@@ -332,4 +332,6 @@ def test_make_entry_is_the_dataclass_constructor():
     for e, _ in entries(tar):
         rebuilt = Entry(**{f.name: getattr(e, f.name) for f in dataclasses.fields(Entry)})
         assert e == rebuilt and repr(e) == repr(rebuilt)
-        assert set(vars(e)) == {f.name for f in dataclasses.fields(Entry)}
+        assert type(e) is Entry and set(Entry.__slots__) == {f.name for f in dataclasses.fields(Entry)}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            e.path = "other"  # type: ignore[misc]
