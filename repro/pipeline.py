@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
-from repro.diff import DiffOptions, DiffResult, Finding, Policy
+from repro.diff import Contents, DiffOptions, DiffResult, Finding, Policy
 from repro.errors import InputError, ReproError
 from repro.oci import Limits, RegistryOptions
 from repro.oci.model import Image, Platform
@@ -73,11 +73,30 @@ class CheckOptions:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two images compared and explained."""
+    """Two images compared and explained, and the content of the files that differ as the
+    diff captured it (no image is read after the diff). Close it (or use it as a context
+    manager) to let go of that content."""
 
     result: DiffResult
     findings: tuple[Finding, ...]  # result.findings, explained
     report: Report  # the report document of this comparison
+    contents: Contents = field(repr=False, compare=False)
+
+    def extract(self, directory: str) -> None:
+        """--report-dir: both sides of every file a finding names, with report.json (needs
+        `keep_files` at compare time)."""
+        from repro.extract import extract
+
+        extract(self.result, self.findings, self.contents, self.report, directory)
+
+    def close(self) -> None:
+        self.contents.close()
+
+    def __enter__(self) -> Comparison:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
@@ -97,12 +116,15 @@ def open_images(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions
 
 def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
             source_date_epoch: int | None = None, builder_versions: tuple[str | None, str | None] | None = None,
-            build: Report | None = None, progress: Progress | None = None) -> Comparison:
-    """Diff two opened images, explain the findings and build the report document.
-    `source_date_epoch`: the build's, if known (explains mtimes and embedded times);
-    `builder_versions`: the BuildKit versions that built A and B, if known (cause
-    builder-version); `build`: the report's `build` object, for `check`."""
-    from repro.diff import content_lookup, diff_images
+            build: Report | None = None, progress: Progress | None = None,
+            keep_files: bool | None = None) -> Comparison:
+    """open → diff (each layer read once, the content of what differs captured on the
+    way) → fetch that content → explain → report document. `source_date_epoch`: the
+    build's, if known (explains mtimes and embedded times); `builder_versions`: the
+    BuildKit versions that built A and B, if known (cause builder-version); `build`: the
+    report's `build` object, for `check`; `keep_files`: keep every file a finding names
+    for Comparison.extract (default: when options.report_dir is set)."""
+    from repro.diff import diff_images, fetch_contents
     from repro.explain import ExplainContext, explain
     from repro.report.document import build_report
 
@@ -114,21 +136,26 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
     if progress is not None and progress.enabled:
         hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
                  "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=options.policy,
+    keep = bool(options.report_dir) if keep_files is None else keep_files
+    result = diff_images(a, b, DiffOptions(platform=plat, policy=options.policy, keep_files=keep,
                                            max_entries=options.limits.max_entries_per_layer,
                                            verify_unread=not options.trust_equal_digests, **hooks))
-    lookup = content_lookup(result)
     context = ExplainContext.for_images(
         a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions, refs=(a.ref, b.ref),
         report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
-    findings = explain(list(result.findings), contents=lookup, context=context)
-    if options.diffoscope:
-        from repro.explain.diffoscope import drill_down
+    contents = fetch_contents(result)  # from here on, nothing reads an image
+    try:
+        findings = explain(list(result.findings), contents=contents.pair, context=context)
+        if options.diffoscope:
+            from repro.explain.diffoscope import drill_down
 
-        findings = drill_down(findings, lookup)
-    explained = tuple(findings)
-    doc = build_report(result, build=build, findings=explained, trust_equal_digests=options.trust_equal_digests)
-    return Comparison(result, explained, doc)
+            findings = drill_down(findings, contents.pair)
+        explained = tuple(findings)
+        doc = build_report(result, build=build, findings=explained, trust_equal_digests=options.trust_equal_digests)
+    except BaseException:
+        contents.close()
+        raise
+    return Comparison(result, explained, doc, contents)
 
 
 def diff(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
@@ -137,8 +164,9 @@ def diff(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
     differing files extracted there too)."""
     with open_images(ref_a, ref_b, options) as (a, b):
         compared = compare(a, b, options, progress=progress)
+    with compared:  # the images are closed: --report-dir gets what the diff captured
         if options.report_dir:
-            _extract(compared, options.report_dir)
+            compared.extract(options.report_dir)
     return compared.report
 
 
@@ -254,10 +282,11 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
             with open_images(ref_a, ref_b, pair_options) as (a, b):
                 compared = compare(a, b, pair_options, source_date_epoch=spec.source_date_epoch,
                                    builder_versions=(versions.get(ref_a), versions.get(ref_b)), build=build_doc,
-                                   progress=progress)
+                                   progress=progress, keep_files=bool(compare_options.report_dir))
+            with compared:
                 if compare_options.report_dir and extract_if is not None and not extracted and \
                         extract_if(compared.report):
-                    _extract(compared, compare_options.report_dir, findings=compared.result.findings)
+                    compared.extract(compare_options.report_dir)
                     extracted.append(True)
             return compared.report
 
@@ -355,9 +384,3 @@ def built_platform(path: str, limits: Limits) -> str | None:
     with open_image(path, limits=limits) as image:
         found = {str(mi.platform) for mi in image.manifests if not mi.is_attestation and mi.platform is not None}
     return found.pop() if len(found) == 1 else None
-
-
-def _extract(compared: Comparison, directory: str, findings: tuple[Finding, ...] | None = None) -> None:
-    from repro.extract import extract
-
-    extract(compared.result, compared.findings if findings is None else findings, compared.report, directory)

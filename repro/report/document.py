@@ -46,19 +46,6 @@ def _platform_json(p: PlatformResult, findings: tuple[Finding, ...] = ()) -> dic
             "a": side(p.a), "b": side(p.b), "layers": [_layer_json(l) for l in p.layers]}
 
 
-def digest_of(img: Any) -> str:
-    """Which document an image's digest names: its `index`, its one `manifest`, or (a
-    docker-archive, which has no manifest of its own) its `config`: docker's image ID."""
-    manifests = getattr(img, "manifests", ())
-    if img.digest in (getattr(img, "indexes", None) or {}):
-        return "index"
-    if any(m.descriptor.digest == img.digest for m in manifests):
-        return "manifest"
-    if any(m.config_descriptor.digest == img.digest for m in manifests):
-        return "config"
-    return "image"
-
-
 DIGEST_LABELS = {"index": "index", "manifest": "manifest", "config": "image ID", "image": "digest"}
 
 
@@ -91,7 +78,7 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
         "schema": SCHEMA,
         "tool": {"name": "repro", "version": __version__},
         "verdict": "reproducible" if not fs else "not-reproducible",
-        "inputs": [{"ref": img.ref, "kind": img.kind, "digest": img.digest, "digest_of": digest_of(img)}
+        "inputs": [{"ref": img.ref, "kind": img.kind, "digest": img.digest, "digest_of": img.digest_of}
                    for img in (result.a, result.b)],
     }
     if build is not None:
