@@ -96,3 +96,31 @@ def test_nothing_of_any_variation_reaches_the_image(base, isolated, buildkit_too
                 paths = lt.getnames()
             assert not any("repro" in p or p.startswith("dev/") for p in paths), paths
     assert names  # the tarball was read
+
+
+def test_a_shifted_clock_still_updates_apt_and_downloads_over_https(isolated, buildkit_tools, debian_base, tmp_path):
+    import datetime
+
+    hostca = tmp_path / "hostca"
+    hostca.mkdir()
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", hostca)
+    spec = BuildSpec(context=context("vary-time-network"), source_date_epoch=EPOCH,
+                     build_contexts=(debian_base.build_context, f"hostca={hostca}"))
+    results = build_many(spec, 2, str(tmp_path / "out"), vary="time", progress="quiet")
+    (record,) = results[1].variations
+    assert record.name == "time" and record.applied and not record.not_applied  # in both RUN steps
+    dates = [_file(r.path, "shifted-date").split() for r in results]
+    control, shifted = ([datetime.date.fromisoformat(d) for d in ds] for ds in dates)
+    assert all(s - c >= datetime.timedelta(days=1) for c, s in zip(control, shifted)), dates
+
+
+def _file(oci_tar: str, path: str) -> str:
+    """A file's text from the top layer that holds it."""
+    with tarfile.open(oci_tar) as tf:
+        index = json.load(tf.extractfile("index.json"))
+        manifest = json.load(tf.extractfile("blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]))
+        for layer in reversed(manifest["layers"]):
+            with tarfile.open(fileobj=tf.extractfile("blobs/sha256/" + layer["digest"].split(":")[1])) as lt:
+                if path in lt.getnames():
+                    return lt.extractfile(path).read().decode()
+    raise AssertionError(f"{path} not in {oci_tar}")
