@@ -88,15 +88,7 @@ def bisect(spec: BuildSpec, findings: Iterable[Any], candidates: Iterable[str], 
     experiments = [Experiment((), results[1].path, len(noise), len(noise & set(keys)))]
     experiments += [Experiment((n,), r.path, len(found[n]), len(found[n] & set(keys)))
                     for n, r in zip(names, results[2:])]
-    provoked: dict[Hashable, tuple[str, ...]] = {}
-    open_keys = []
-    for k in keys:
-        if k in noise:
-            provoked[k] = ()
-        elif any(k in found[n] for n in names):
-            provoked[k] = tuple(n for n in names if k in found[n])
-        else:
-            open_keys.append(k)
+    provoked, open_keys = attribute(keys, noise, found)
     combined: list[Hashable] = []
     if open_keys and len(names) > 1:  # only together, or not at all?
         more = _round(spec, [None, BuildVariations(names, 1)], ["reference", "all"],
@@ -109,6 +101,23 @@ def bisect(spec: BuildSpec, findings: Iterable[Any], candidates: Iterable[str], 
         provoked[k] = names if k in combined else ()
     return Attribution(provoked, names, len(results), time.monotonic() - started, tuple(experiments),
                        tuple(combined), tuple(k for k in open_keys if k not in combined), results)
+
+
+def attribute(keys: list[Hashable], noise: set[Hashable],
+              found: dict[str, set[Hashable]]) -> tuple[dict[Hashable, tuple[str, ...]], list[Hashable]]:
+    """The first round's verdict: a key the two references already differ in differs with no
+    variation (`()`); else it is provoked by every variation whose build reproduced it.
+    Returns those, and the keys no build reproduced (in the order given)."""
+    provoked: dict[Hashable, tuple[str, ...]] = {}
+    open_keys = []
+    for k in keys:
+        if k in noise:
+            provoked[k] = ()
+        elif any(k in found[n] for n in found):
+            provoked[k] = tuple(n for n in found if k in found[n])
+        else:
+            open_keys.append(k)
+    return provoked, open_keys
 
 
 def _round(spec: BuildSpec, plans: list[BuildVariations | None], labels: list[str], out_dir: str,
