@@ -124,3 +124,19 @@ def _file(oci_tar: str, path: str) -> str:
                 if path in lt.getnames():
                     return lt.extractfile(path).read().decode()
     raise AssertionError(f"{path} not in {oci_tar}")
+
+
+def test_a_buildx_builder_gets_what_can_be_applied_and_the_rest_is_said_plainly(isolated, buildx_remote, base_image,
+                                                                                   tmp_path):
+    spec = BuildSpec(context=context("vary-kernel"), source_date_epoch=EPOCH, build_contexts=(base_image.build_context,))
+    results = build_many(spec, 2, str(tmp_path / "out"), builders=("buildctl", buildx_remote.ref), vary="default",
+                         progress="quiet")
+    assert results[1].builder == buildx_remote.ref
+    rec = {a.name: a for a in results[1].variations}
+    assert {n for n, a in rec.items() if a.applied} == {"stagger", "build_path", "context_mtimes"}
+    for name in ("time", "num_cpus", "kernel", "memory"):
+        assert rec[name].not_applied == (f"buildx builder {buildx_remote.name} (remote driver) runs a BuildKit repro "
+                                         "did not start, so repro cannot reach inside its RUN steps"), rec[name]
+    assert results[1].started - results[0].started >= 2.0  # the stagger still applies
+    # and indeed the kernel was not varied: the images agree
+    assert manifest_digests(results[0].path) == manifest_digests(results[1].path)
