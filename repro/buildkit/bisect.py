@@ -79,9 +79,7 @@ def bisect(spec: BuildSpec, findings: Iterable[Any], candidates: Iterable[str], 
     started = time.monotonic()
     keys = list(dict.fromkeys(finding_key(f) for f in findings))
     names = tuple(dict.fromkeys(candidates))
-    plans: list[BuildVariations | None] = [None, None, *(BuildVariations((v,), 1) for v in names)]
-    labels = ["reference", "reference-2", *names]
-    results = _round(spec, plans, labels, os.path.join(out_dir, "round-1"), addrs, builders, progress, stderr)
+    results = first_round(spec, names, out_dir, addrs=addrs, builders=builders, progress=progress, stderr=stderr)
     ref = results[0].path
     noise = {finding_key(f) for f in compare(ref, results[1].path)}
     found = {name: {finding_key(f) for f in compare(ref, r.path)} for name, r in zip(names, results[2:])}
@@ -101,6 +99,16 @@ def bisect(spec: BuildSpec, findings: Iterable[Any], candidates: Iterable[str], 
         provoked[k] = names if k in combined else ()
     return Attribution(provoked, names, len(results), time.monotonic() - started, tuple(experiments),
                        tuple(combined), tuple(k for k in open_keys if k not in combined), results)
+
+
+def first_round(spec: BuildSpec, names: tuple[str, ...], out_dir: str, *, addrs: tuple[str, ...] = (),
+                builders: tuple[str, ...] = (), progress: str = "quiet",
+                stderr: IO[str] | None = None) -> list[BuildResult]:
+    """The first round's builds, started together: reference, reference-2, then one build
+    per variation in `names` (with that variation only)."""
+    plans: list[BuildVariations | None] = [None, None, *(BuildVariations((v,), 1) for v in names)]
+    labels = ["reference", "reference-2", *names]
+    return _round(spec, plans, labels, os.path.join(out_dir, "round-1"), addrs, builders, progress, stderr)
 
 
 def attribute(keys: list[Hashable], noise: set[Hashable],

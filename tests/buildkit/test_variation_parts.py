@@ -140,7 +140,13 @@ def test_this_machine_offers_libfaketime_and_a_static_busybox():
 
 # the runc wrapper ---------------------------------------------------------------------
 
-def _bundle(tmp_path, rootfs_files: dict[str, bytes], env: list[str] | None = None) -> str:
+BUILDKIT_MOUNTS = [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+                   {"destination": "/sys", "type": "sysfs", "source": "sysfs"}]
+
+
+def _bundle(tmp_path, rootfs_files: dict[str, bytes], env: list[str] | None = None,
+            mounts: list[dict] | None = None) -> str:
     bundle = tmp_path / "bundle"
     root = bundle / "rootfs"
     for path, data in rootfs_files.items():
@@ -151,7 +157,8 @@ def _bundle(tmp_path, rootfs_files: dict[str, bytes], env: list[str] | None = No
             (root / path).write_bytes(data)
     root.mkdir(parents=True, exist_ok=True)
     spec = {"process": {"args": ["/bin/sh", "-c", "date"], "env": env or ["PATH=/bin"], "user": {"uid": 0}},
-            "root": {"path": str(root)}, "hostname": "buildkitsandbox", "mounts": []}
+            "root": {"path": str(root)}, "hostname": "buildkitsandbox",
+            "mounts": list(BUILDKIT_MOUNTS if mounts is None else mounts)}
     (bundle / "config.json").write_text(json.dumps(spec))
     return str(bundle)
 
@@ -161,9 +168,9 @@ def _glibc(version: str, machine: int = 62) -> bytes:
     return head + b"\0" * 100 + f"GNU C Library (Debian GLIBC {version}-9) stable release version {version}.\n".encode()
 
 
-def _apply(tmp_path, edits, files, env=None):
+def _apply(tmp_path, edits, files, env=None, mounts=None):
     w = load_wrapper()
-    bundle = _bundle(tmp_path, files, env)
+    bundle = _bundle(tmp_path, files, env, mounts)
     record = w.apply({"edits": edits}, bundle)
     with open(os.path.join(bundle, "config.json")) as f:
         return record, json.load(f)
@@ -196,7 +203,7 @@ def test_libfaketime_goes_into_a_glibc_rootfs_through_its_merged_usr_symlinks(tm
 def test_libfaketime_stays_out_of_a_rootfs_it_cannot_load_in_and_says_why(tmp_path, files, why):
     record, spec = _apply(tmp_path, [PRELOAD], files)
     assert record["applied"] == [] and record["skipped"] == {"time": why}
-    assert not any(e.startswith("LD_PRELOAD=") for e in spec["process"]["env"]) and spec["mounts"] == []
+    assert not any(e.startswith("LD_PRELOAD=") for e in spec["process"]["env"]) and spec["mounts"] == BUILDKIT_MOUNTS
 
 
 def test_env_edits_never_override_what_the_build_set(tmp_path):
@@ -219,6 +226,23 @@ def test_spec_edits_for_host_umask_cpus_and_kernel(tmp_path):
     record, spec = _apply(tmp_path, edits, {})
     assert spec["hostname"] == "h" and spec["domainname"] == "d.invalid" and spec["process"]["user"]["umask"] == 2
     assert record["skipped"] == {"memory": f"{tmp_path / 'gone'} is missing"}  # runc would fail the step
+
+
+def test_nothing_is_mounted_where_its_mount_point_would_reach_the_layer(tmp_path):
+    # rootless BuildKit mounts no /sys: a bind mount there would create sys/devices/... in the rootfs
+    src = tmp_path / "online"
+    src.write_text("1\n")
+    rootless = [m for m in BUILDKIT_MOUNTS if m["destination"] != "/sys"]
+    edits = [{"variation": "num_cpus", "op": "mount", "destination": "/sys/devices/system/cpu/online",
+              "source": str(src)},
+             {"variation": "memory", "op": "mount", "destination": "/proc/meminfo", "source": str(src)},
+             {"variation": "umask", "op": "mount", "destination": "/etc/x", "source": str(src)}]
+    record, spec = _apply(tmp_path, edits, {}, mounts=rootless)
+    assert record["applied"] == ["memory"]
+    assert record["skipped"] == {
+        "num_cpus": "/sys is not a mounted file system here (its mount point would reach the layer)",
+        "umask": "/etc is not a mounted file system here (its mount point would reach the layer)"}
+    assert [m["destination"] for m in spec["mounts"]] == ["/proc", "/dev", "/proc/meminfo"]
 
 
 def test_the_wrapper_execs_runc_with_its_arguments_and_logs_one_line_per_step(tmp_path):

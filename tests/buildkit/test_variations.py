@@ -13,7 +13,7 @@ import pytest
 
 from repro.buildkit import BuildSpec, build_many
 from repro.buildkit.variations import VARIATIONS
-from tests.buildkit.vary_cases import EPOCH, run_case
+from tests.buildkit.vary_cases import EPOCH, judge_case, run_case
 from tests.buildkit_fixtures import context, expected, manifest_digests
 
 pytestmark = pytest.mark.buildkit
@@ -54,10 +54,12 @@ def test_variation_is_caught_and_attributed_on_rootless_daemons(name, rootless_u
     try:
         proc = rootless_user.run_python(
             f"import json, tempfile\ntempfile.tempdir = {tmp!r}\n"
-            "from tests.buildkit.vary_cases import run_case\n"
-            f"print(json.dumps(run_case({name!r}, {rootless_user.base.build_context!r}, {work!r})))", timeout=600)
+            "from tests.buildkit.vary_cases import build_case\n"
+            f"print(json.dumps(build_case({name!r}, {rootless_user.base.build_context!r}, {work!r})))", timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        _check(json.loads(proc.stdout.strip().splitlines()[-1]), name)
+        built = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert all(os.stat(p).st_uid == rootless_user.uid for p in built["with"])  # built by the user's daemons
+        _check(judge_case(name, built), name)
         assert os.listdir(tmp) == []  # daemons, sync dirs and work dirs all gone
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -140,3 +142,22 @@ def test_a_buildx_builder_gets_what_can_be_applied_and_the_rest_is_said_plainly(
     assert results[1].started - results[0].started >= 2.0  # the stagger still applies
     # and indeed the kernel was not varied: the images agree
     assert manifest_digests(results[0].path) == manifest_digests(results[1].path)
+
+
+def test_nothing_of_any_variation_reaches_the_image_on_rootless_daemons(rootless_user, isolated, tmp_path):
+    tmp, out = rootless_user.private_dir("rbt-rlr-"), rootless_user.private_dir("rbt-rlr-out-")
+    try:
+        proc = rootless_user.run_python(
+            f"import json, tempfile\ntempfile.tempdir = {tmp!r}\n"
+            "from repro.buildkit import BuildSpec, build_many\n"
+            f"spec = BuildSpec(context={context('vary-robust')!r}, source_date_epoch={EPOCH},\n"
+            f"                 build_contexts=({rootless_user.base.build_context!r},))\n"
+            f"rs = build_many(spec, 2, {out!r}, vary='all', progress='quiet')\n"
+            "print(json.dumps([[r.path, [a.name for a in r.variations if a.applied]] for r in rs]))", timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (control, _), (varied, applied) = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert {"kernel", "memory", "num_cpus", "umask", "timezone", "locales", "domain_host"} <= set(applied)
+        assert manifest_digests(control) == manifest_digests(varied)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
