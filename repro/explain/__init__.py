@@ -1,78 +1,240 @@
-"""Explain findings: attach a cause id and a fix hint where a catalogue rule matches, and
-what a look inside the two versions of a differing file found.
+"""Explain findings: give every finding a cause id (at worst `unknown`) and a hint, and
+say what a look inside the two versions of a differing file found.
 
-    findings = explain(findings, contents=lookup, source_date_epoch=epoch_or_None)
+    findings = explain(findings, contents=lookup, context=ExplainContext(...))
 
-`explain` returns one Finding per input Finding, in the same order, with the same kind,
-field, platform, layer, instruction, path, a and b: it never drops, merges or hides a
-difference. Findings no rule explains keep `cause` None (renderers show them as
-unexplained) but still get what the looks found (a text diff, header fields). A finding
-that already has a cause is returned unchanged.
+`explain` is a pure function of the findings, their bytes and the context: it reads no
+clock and no file, so the same two images get the same causes whatever day they are
+compared. It returns one Finding per input Finding, in the same order, with the same
+kind, field, platform, layer, instruction, path, a and b: it never drops, merges or hides
+a difference. A finding that already has a cause is returned unchanged.
 
-The detail of a finding keeps every key the differ set; the looks only add keys:
-`format` and that format module's keys (see `repro.explain.formats`), `timestamps` /
-`only_timestamps` or `random` from the heuristics (see `repro.explain.heuristics`).
+How a cause is decided is `repro.explain.decide` (experiment, path rule, format
+drill-down, instruction, content heuristic, field rule); the causes are the data in
+`repro.explain.catalogue`. The hint quotes the part of the RUN command to blame when one
+is found (`` `date +%s > /data/stamp.txt`: ... ``); an `unknown` finding's hint gives the
+diffoscope command for the file and where --report-dir puts both sides.
+
+The detail of a finding keeps every key the differ set; explain only adds keys: `format`
+and that format module's keys (see `repro.explain.formats`), `timestamps` /
+`only_timestamps`, `random` or `reordered` from the heuristics (see
+`repro.explain.heuristics`), `paired_with` for a file present on one side only whose
+name differs from one on the other side only by a date or a random part, and
+`evidence`: the stage that decided the cause.
 """
 
 from __future__ import annotations
 
-import time
+from collections import defaultdict
 from types import MappingProxyType
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
-from repro.diff.finding import Finding
-from repro.explain import formats
-from repro.explain.catalogue import BY_ID, CATALOGUE, Cause, Rule, Subject, match
+from repro.diff.finding import Finding, printable
+from repro.explain import commands as cmds
+from repro.explain import formats, heuristics
+from repro.explain.catalogue import BY_ID, CATALOGUE
+from repro.explain.context import ExplainContext, ImageTimes, shell_join
+from repro.explain.decide import Verdict, blames, decide
+from repro.explain.rules import Cause, Rule, Subject
 
 ContentLookup = Callable[[Finding], "tuple[Optional[bytes], Optional[bytes]]"]
+
+MAX_ANCHORS = 4096
+UNKNOWN_DIR = "repro-report"  # the --report-dir a hint suggests when none was given
 
 
 def explain(
     findings: Iterable[Finding],
     *,
     contents: ContentLookup | None = None,
+    context: ExplainContext | None = None,
     source_date_epoch: int | None = None,
     builder_versions: tuple[str | None, str | None] | None = None,
-    now: float | None = None,
 ) -> list[Finding]:
     """Explain every finding (see the module docstring).
 
     `contents(finding)` returns both sides' bytes of a `kind=file, field=content` finding
     (None for a side that is absent or too large); it is called for those findings only.
-    `source_date_epoch` is the build's SOURCE_DATE_EPOCH, if known: it separates
-    `mtime-older-than-epoch` from `file-mtime` and anchors the timestamp heuristic.
-    `builder_versions` are the two builds' BuildKit versions, if known; when they differ,
-    findings nothing else explains get `builder-version`. `now` is for tests.
+    `context` says what is known about the builds and images (see ExplainContext);
+    `source_date_epoch` and `builder_versions` are shortcuts that fill it.
     """
-    ctx = formats.context(time.time() if now is None else now, source_date_epoch)
-    return [
-        _explain_one(f, contents, ctx, source_date_epoch, builder_versions) for f in findings
-    ]
+    ctx = context or ExplainContext()
+    if source_date_epoch is not None or builder_versions is not None:
+        from dataclasses import replace
+
+        ctx = replace(ctx, source_date_epoch=source_date_epoch if source_date_epoch is not None
+                      else ctx.source_date_epoch,
+                      builder_versions=builder_versions or ctx.builder_versions)
+    todo = list(findings)
+    ctx = ctx.with_anchors(_mtime_anchors(todo))
+    base_clock = heuristics.Clock(anchors=ctx.anchors(), epochs=ctx.epochs())
+    names = _pair_names(todo, base_clock)
+    return [_explain_one(f, i, contents, ctx, base_clock, names) for i, f in enumerate(todo)]
 
 
-def _explain_one(
-    f: Finding,
-    contents: ContentLookup | None,
-    ctx: formats.LookContext,
-    source_date_epoch: int | None,
-    builder_versions: tuple[str | None, str | None] | None,
-) -> Finding:
+def _mtime_anchors(findings: list[Finding]) -> list[float]:
+    """mtimes the differ saw differ: unclamped file times are times the build ran."""
+    out: set[float] = set()
+    for f in findings:
+        if f.kind == "file" and f.field == "mtime":
+            for v in (f.a, f.b):
+                try:
+                    t = float(v)
+                except (TypeError, ValueError):
+                    continue
+                if heuristics.MIN_PLAUSIBLE <= t <= heuristics.MAX_PLAUSIBLE:
+                    out.add(float(int(t) // 60 * 60))  # a minute is fine for a 2-day window
+        if len(out) >= MAX_ANCHORS:
+            break
+    return sorted(out)
+
+
+def _reads_clock(f: Finding) -> bool:
+    cause = BY_ID["embedded-timestamp"]
+    return any(c.decides and any(c.regex.search(s) for s in cmds.segments(f.instruction))
+               for c in cause.commands)
+
+
+def _explain_one(f: Finding, index: int, contents: ContentLookup | None, ctx: ExplainContext,
+                 base_clock: heuristics.Clock, names: dict[int, dict[str, Any]]) -> Finding:
     if f.cause is not None:
         return f
-    looked: dict = {}
-    if contents is not None and f.kind == "file" and f.field == "content":
+    clock = base_clock
+    if f.kind == "file" and _reads_clock(f):
+        clock = heuristics.Clock(base_clock.anchors, base_clock.epochs, clock=True)
+    looked: dict[str, Any] = dict(names.get(index, {}))
+    if f.kind == "file" and f.field == "content" and contents is not None:
         a, b = contents(f)
         if a is not None and b is not None and a != b:
-            looked = formats.look_inside(f.path, bytes(a), bytes(b), ctx)
+            looked.update(formats.look_inside(f.path, bytes(a), bytes(b), formats.context(clock)))
+    elif f.kind == "file" and f.field == "linkname" and isinstance(f.a, str) and isinstance(f.b, str):
+        found = heuristics.timestamps_in(f.a, f.b, clock)
+        if found:
+            looked["timestamps"] = found
+        else:
+            rnd = _random_name(f.a, f.b)
+            if rnd:
+                looked["random"] = rnd
     detail = {**looked, **dict(f.detail)}  # the differ's own keys win
-    cause = match(Subject(f, detail, source_date_epoch, builder_versions))
-    if cause is None and not looked:
-        return f
-    return f.with_(
-        cause=cause.id if cause else None,
-        hint=cause.hint if cause else f.hint,
-        detail=MappingProxyType(detail),
-    )
+    subject = Subject(f, detail, ctx)
+    verdict = decide(subject)
+    detail["evidence"] = verdict.stage
+    # names from an image may not be UTF-8: the hint quotes them as \xNN, as reports do
+    return f.with_(cause=verdict.cause.id, hint=printable(hint(verdict, subject)), detail=MappingProxyType(detail))
 
 
-__all__ = ["BY_ID", "CATALOGUE", "Cause", "Rule", "Subject", "explain", "match"]
+def hint(v: Verdict, s: Subject) -> str:
+    """The fix, quoting the segment of the instruction to blame when there is one."""
+    if v.cause.id == "unknown":
+        return unknown_hint(s.finding, s.context)
+    blame, command = v.blame, v.command
+    if blame is None:
+        hits = blames(s, v.cause, deciding=False)
+        if hits:
+            blame, command = hits[0]
+    text = (command.hint if command is not None and command.hint else None) or v.cause.hint
+    if blame is None:
+        return text
+    return f"`{cmds.quote(blame.segment)}`: {text}"
+
+
+def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
+    """What to run to see the difference yourself: diffoscope on both sides of the file,
+    which --report-dir writes out; diffoscope on both images for other findings."""
+    if f.kind != "file" or not f.path:
+        if ctx.refs:
+            return f"no known cause: compare the two values above, or both images: `{shell_join('diffoscope', *ctx.refs)}`"
+        return "no known cause: compare the two values above"
+    where = ctx.report_paths(f.platform, f.path)
+    given = where is not None
+    if where is None:
+        probe = ExplainContext(report_dir=UNKNOWN_DIR, platform_dirs=ctx.platform_dirs)
+        where = probe.report_paths(f.platform, f.path)
+    assert where is not None
+    pa, pb = where
+    if f.field == "presence":
+        path = pa if f.a else pb
+        side = "A" if f.a else "B"
+        if given:
+            return f"no known cause; the file, only in {side}, is at {path}"
+        return f"no known cause; `--report-dir {UNKNOWN_DIR}` writes the file, only in {side}, to {path}"
+    cmd = shell_join("diffoscope", pa, pb)
+    if given:
+        return f"no known cause: `{cmd}` (both sides are in {pa} and {pb})"
+    return f"no known cause: `--report-dir {UNKNOWN_DIR}` writes both sides to {pa} and {pb}; then `{cmd}`"
+
+
+# --- names that differ by a date or a random part --------------------------------------
+
+
+def _random_name(a: str, b: str) -> dict[str, Any] | None:
+    return heuristics.random_strings(a, b)
+
+
+def _name_evidence(pa: str, pb: str, clock: heuristics.Clock) -> dict[str, Any] | None:
+    """What makes two paths of one shape differ: dates or random parts in the components
+    that differ; None when something else differs."""
+    ca, cb = pa.split("/"), pb.split("/")
+    if len(ca) != len(cb):
+        return None
+    stamps: list[dict[str, Any]] = []
+    random: dict[str, Any] | None = None
+    for x, y in zip(ca, cb):
+        if x == y:
+            continue
+        found = heuristics.timestamps_in(x, y, clock)
+        if found:
+            stamps += found
+            continue
+        r = heuristics.random_strings(x, y)
+        if r is None:
+            # a random part inside a longer name: `tmp.AbC123` against `tmp.XyZ789`
+            pre = len(_common_prefix(x, y))
+            suf = len(_common_prefix(x[pre:][::-1], y[pre:][::-1]))
+            if len(x) == len(y) and pre + suf < len(x):
+                r = heuristics.random_strings(x[pre : len(x) - suf], y[pre : len(y) - suf])
+        if r is None:
+            return None
+        random = r
+    if stamps:
+        return {"timestamps": stamps[: heuristics.MAX_LISTED]}
+    if random:
+        return {"random": random}
+    return None
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _pair_names(findings: list[Finding], clock: heuristics.Clock) -> dict[int, dict[str, Any]]:
+    """Detail for presence findings whose path, on the other side, has the same shape
+    with a date or a random part changed (per platform and layer)."""
+    only_a: dict[tuple, list[int]] = defaultdict(list)
+    only_b: dict[tuple, list[int]] = defaultdict(list)
+    for i, f in enumerate(findings):
+        if f.kind == "file" and f.field == "presence" and f.path and f.a != f.b:
+            key = (f.platform, f.layer, f.path.count("/"))
+            (only_a if f.a else only_b)[key].append(i)
+    out: dict[int, dict[str, Any]] = {}
+    for key, ia in only_a.items():
+        free = list(only_b.get(key, ()))
+        if not free or len(ia) * len(free) > 250_000:
+            continue
+        for i in ia:
+            pa = findings[i].path or ""
+            for j in free:
+                pb = findings[j].path or ""
+                ev = _name_evidence(pa, pb, clock)
+                if ev is not None:
+                    out[i] = {"paired_with": pb, **ev}
+                    out[j] = {"paired_with": pa, **ev}
+                    free.remove(j)
+                    break
+    return out
+
+
+__all__ = ["BY_ID", "CATALOGUE", "Cause", "ExplainContext", "ImageTimes", "Rule", "Subject", "explain"]

@@ -24,7 +24,7 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
-from repro.report.document import sections
+from repro.report.document import sections, unknown_count
 from repro.report.escape import controls
 from repro.report.nested import Listing, is_archive, listings
 
@@ -419,9 +419,9 @@ def _verdict(doc: Mapping[str, Any], ok: bool) -> str:
         sub = "The two images are identical" + (" under the policy below" if s.get("ignored") else "") + "."
     else:
         kinds = ", ".join(_plural(n, f"{_KIND_NAMES.get(k, k)} difference") for k, n in s["by_kind"].items())
-        unexplained = s["by_cause"].get("unexplained", 0)
+        unknown = unknown_count(s)
         sub = (f"{_plural(s['findings'], 'finding')}: {escape(kinds)}; "
-               + ("all explained" if not unexplained else f"{unexplained} unexplained") + ".")
+               + ("all explained" if not unknown else f"{unknown} unknown") + ".")
     vary = _variations_line(doc)
     return (f'<div class="verdict {"ok" if ok else "bad"}" id="verdict" role="status">'
             f'<p class="v">{"Reproducible" if ok else "Not reproducible"}</p><p>{sub}</p>'

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
+from repro.report.document import unknown_count
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -57,7 +58,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     else:
         kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
-                   f"{s['by_cause'].get('unexplained', 0)} unexplained.")
+                   f"{unknown_count(s)} unknown.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
             f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
             f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Mapping
 
-from repro.report.document import sections
+from repro.report.document import sections, unknown_count
 from repro.report.nested import listings
 
 MAX_ENTRIES = 20  # nested-archive entries listed per archive
@@ -164,9 +164,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
     if doc["verdict"] == "reproducible":
         out.append(f"REPRODUCIBLE: no differences{ign}")
     else:
-        unexplained = s["by_cause"].get("unexplained", 0)
+        unknown = unknown_count(s)  # shown whenever there are any, also when all are unknown
         out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
-                   + (f", {unexplained} unexplained" if unexplained and unexplained != s["findings"] else "") + ign)
+                   + (f", {unknown} unknown" if unknown else "") + ign)
     # Paths, instructions and file contents come from images: a newline must not forge a
     # report line, nor an escape sequence reach the terminal.
     return "\n".join(controls(line) for line in out) + "\n"

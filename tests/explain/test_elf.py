@@ -32,7 +32,7 @@ def test_build_ids_are_read_from_the_gnu_note(binaries):
 
 def test_binaries_differing_only_in_build_id(binaries):
     a, b = binaries["0x0102030405"], binaries["0xa0b0c0d0e0"]
-    d = look_inside("usr/bin/hello", a, b, context(0, None))
+    d = look_inside("usr/bin/hello", a, b, context())
     assert d["format"] == "elf"
     assert d["build_id"] == {"a": "0102030405", "b": "a0b0c0d0e0"}
     assert d["build_id_differs"] and d["only_build_id_differs"]
@@ -43,7 +43,7 @@ def test_binaries_differing_only_in_build_id(binaries):
 
 
 def test_build_id_present_on_one_side_only(binaries):
-    d = look_inside("hello", binaries["0x0102030405"], binaries["none"], context(0, None))
+    d = look_inside("hello", binaries["0x0102030405"], binaries["none"], context())
     assert d["build_id"] == {"a": "0102030405", "b": None} and d["build_id_differs"]
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import time
 import uuid
+
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repro.explain import heuristics, linediff
-from repro.explain.heuristics import examine
+from repro.explain.heuristics import Clock, examine
 
-NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+BUILT = 1_700_000_000.0  # 2023-11-14T22:13:20Z: when the builds ran (an anchor)
 
 
-def ts(a: bytes, b: bytes, epoch: int | None = None) -> dict:
-    return examine(a, b, NOW, epoch)
+def ts(a: bytes, b: bytes, epoch: int | None = None, anchors: tuple = (BUILT,)) -> dict:
+    return examine(a, b, Clock(anchors=anchors, epochs=(epoch,) if epoch else ()))
 
 
 def test_iso_timestamps_differing_by_seconds():
@@ -42,7 +46,7 @@ def test_rfc2822_and_c_date_time_macros():
     assert d["only_timestamps"] and d["timestamps"][0]["b"] == "Nov 14 2023 22:15:01"
 
 
-def test_unix_seconds_in_a_binary_near_now():
+def test_unix_seconds_in_a_binary_near_the_build():
     a = os.urandom(64) + b"T=1700000000;" + bytes(32)
     b = a.replace(b"1700000000", b"1700000107")
     d = ts(a, b)
@@ -55,13 +59,29 @@ def test_compact_dates_and_fractions():
     assert ts(b"t=1700000000123\n", b"t=1700000000999\n")["only_timestamps"]  # ms
 
 
-def test_bare_digits_far_from_now_and_epoch_are_not_timestamps():
-    # a size, a counter: plausible as a Unix time, but nowhere near this build
-    assert ts(b"size=1048576000\n", b"size=1048576512\n") == {}
+def test_bare_digits_far_apart_are_not_timestamps():
+    # a counter or a size jumps further than two reads of a clock a build apart
+    assert ts(b"size=1048576000\n", b"size=1049576512\n", anchors=()) == {}
+    assert ts(b"n=1795883274\n", b"n=1796883276\n", anchors=()) == {}
 
 
-def test_bare_digits_near_source_date_epoch_are_timestamps():
-    assert ts(b"size=1048576000\n", b"size=1048576512\n", epoch=1048570000)["timestamps"]
+def test_bare_digits_close_to_each_other_and_far_from_any_epoch_are_timestamps():
+    # the case: `date +%s` four days ago, compared with no clock at all
+    d = ts(b"1795883274\n", b"1795883276\n", anchors=(), epoch=1700000000)
+    assert d["only_timestamps"] and d["timestamps"][0]["delta_seconds"] == 2.0
+
+
+def test_bare_digits_near_the_epoch_need_an_anchor():
+    # 1700000003 against 1700000001 with SOURCE_DATE_EPOCH 1700000000: the gap is not
+    # small against the distance from the epoch (a counter on top of it, maybe)
+    assert ts(b"v=1700000003\n", b"v=1700000001\n", epoch=1700000000, anchors=()) == {}
+    assert ts(b"v=1700000003\n", b"v=1700000001\n", epoch=1700000000, anchors=(1700000000.0,))["timestamps"]
+
+
+def test_the_answer_does_not_depend_on_the_day_it_is_asked():
+    # nothing in the heuristics reads a clock: the same bytes, the same answer
+    a, b = b"stamp=1795883274 at 2026-11-28T16:27:54Z\n", b"stamp=1795883276 at 2026-11-28T16:27:56Z\n"
+    assert examine(a, b) == examine(a, b, Clock()) and examine(a, b)["only_timestamps"]
 
 
 def test_written_dates_far_apart_still_count_when_they_are_the_only_difference():
@@ -71,8 +91,14 @@ def test_written_dates_far_apart_still_count_when_they_are_the_only_difference()
 
 
 def test_timestamp_next_to_another_change_is_reported_but_not_only():
-    d = ts(b"at 2023-11-14 22:13:20\nid=1\n", b"at 2023-11-14 22:13:40\nid=2\n")
+    d = ts(b"at 2023-11-14 22:13:20\nid=1\n", b"at 2023-11-14 22:13:40\nid=2\n", anchors=())
     assert d["timestamps"] and d["only_timestamps"] is False
+
+
+def test_time_of_day_alone_is_a_clock_read_twice():
+    # C's __TIME__ next to an equal __DATE__: only the time of day differs
+    d = ts(b"\0Dec  2 2026\0" + b"13:30:30\0", b"\0Dec  2 2026\0" + b"13:31:02\0", anchors=())
+    assert d["only_timestamps"] and d["timestamps"][0]["delta_seconds"] == 32.0
 
 
 def test_far_apart_dates_with_other_changes_are_not_timestamps():
@@ -94,6 +120,38 @@ def test_uuid_is_random_content():
     assert d["random"]["alphabet"] == 16 and d["random"]["spans"] == 1
 
 
+def test_random_bytes_with_one_equal_by_chance_are_still_random():
+    # the case: 8 random bytes of which one happened to be equal
+    a = bytes.fromhex("8f3a71c2d90e5b64")
+    b = bytes.fromhex("12c671aa07f3e918")
+    d = ts(a, b)["random"]
+    assert d["differing_bytes"] == 7 and d["equal_by_chance"] == 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: os.urandom(4), lambda: os.urandom(16), lambda: secrets.token_hex(4).encode() + b"\n",
+    lambda: base64.b64encode(os.urandom(12)) + b"\n", lambda: f"{uuid.uuid4()}\n".encode(),
+], ids=["4-bytes", "16-bytes", "hex-8", "base64", "uuid"])
+def test_small_random_values_are_random_content_almost_always(make):
+    # the binomial model tolerates chance: out of 300 draws, at most a few are missed
+    missed = sum(1 for _ in range(300) if "random" not in ts(make(), make()))
+    assert missed <= 9
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    (b"version=1.2.3\n", b"version=1.2.4\n"), (b"count=1234567890\n", b"count=1234999999\n"),
+    (b"size: 1024\n", b"size: 2048\n"), (b"hello world\n", b"HELLO WORLD\n"),
+    (b"pid=12345\n", b"pid=12399\n"), (b"user=alice\n", b"user=carol\n"), (b"abcd", b"abce"),
+])
+def test_structured_changes_are_not_random(a, b):
+    assert "random" not in ts(a, b)
+
+
+def test_reordered_lines_are_found():
+    assert ts(b"b\na\nc\n", b"c\nb\na\n") == {"reordered": {"lines": 3, "moved": 3}}
+    assert "reordered" not in ts(b"b\na\nc\n", b"c\nb\nd\n")
+
+
 def test_random_binary_seed_is_random_content():
     assert ts(os.urandom(512), os.urandom(512))["random"]["alphabet"] == 256
 
@@ -107,14 +165,14 @@ def test_different_sizes_are_not_random_content():
 
 
 def test_random_is_not_offered_when_not_allowed():
-    assert examine(os.urandom(64), os.urandom(64), NOW, None, allow_random=False) == {}
+    assert examine(os.urandom(64), os.urandom(64), Clock(), allow_random=False) == {}
 
 
-def test_real_clock_output_is_found_near_now():
+def test_real_clock_output_is_found():
     now = time.time()
     a = f"stamp {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now))}\n".encode()
     b = f"stamp {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now + 3))}\n".encode()
-    assert examine(a, b, now, None)["timestamps"]
+    assert examine(a, b)["timestamps"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -132,5 +190,5 @@ def test_line_diff_hunks_turn_a_into_b(a, b):
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=600), st.binary(max_size=600))
 def test_heuristics_never_raise_and_stay_json_ready(a, b):
-    d = heuristics.examine(a, b, NOW, 1_600_000_000)
-    assert set(d) <= {"timestamps", "only_timestamps", "random"}
+    d = heuristics.examine(a, b, Clock(anchors=(BUILT,), epochs=(1_600_000_000,)))
+    assert set(d) <= {"timestamps", "only_timestamps", "random", "reordered"}

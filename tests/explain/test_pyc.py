@@ -47,7 +47,7 @@ def test_timestamp_pycs_of_touched_source_differ_only_in_mtime(tmp_path):
     a = compile_pyc(src)
     os.utime(src, (1_700_000_000, 1_700_000_000))
     b = compile_pyc(src)
-    d = look_inside("mod.pyc", a, b, context(0, None))
+    d = look_inside("mod.pyc", a, b, context())
     assert d["format"] == "pyc"
     assert d["header_diff"] == {"mtime": {"a": 1_600_000_000, "b": 1_700_000_000}}
     assert d["invalidation"] == {"a": "timestamp", "b": "timestamp"}
@@ -68,7 +68,7 @@ def test_pyc_with_and_without_source_date_epoch_differ_in_flags_and_header(tmp_p
     src = source(tmp_path)
     a = compile_pyc(src)
     b = compile_pyc(src, sde=1_700_000_000)
-    d = look_inside("mod.pyc", a, b, context(0, None))
+    d = look_inside("mod.pyc", a, b, context())
     assert d["invalidation"] == {"a": "timestamp", "b": "checked-hash"}
     assert {"flags", "invalidation", "mtime", "source_size", "source_hash"} <= set(d["header_diff"])
     assert d["header_only"]
@@ -79,7 +79,7 @@ def test_pyc_with_and_without_source_date_epoch_differ_in_flags_and_header(tmp_p
 def test_checked_hash_pycs_of_different_sources_are_not_a_header_problem(tmp_path):
     a = compile_pyc(source(tmp_path), mode="checked-hash")
     b = compile_pyc(source(tmp_path, SOURCE.replace("hello", "howdy")), mode="checked-hash")
-    d = look_inside("mod.pyc", a, b, context(0, None))
+    d = look_inside("mod.pyc", a, b, context())
     assert set(d["header_diff"]) == {"source_hash"}
     assert not d["code_equal"] and not d["header_only"]
     assert explain_pyc(a, b).cause != "python-bytecode"

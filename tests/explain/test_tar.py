@@ -26,7 +26,7 @@ BASE: list[Spec] = [("app/a.txt", b"alpha", 100, 0, "root"), ("app/b.txt", b"bet
 
 
 def look(a: bytes, b: bytes, path: str = "opt/app.tar") -> dict:
-    return look_inside(path, a, b, context(0, None))
+    return look_inside(path, a, b, context())
 
 
 def explain_tar(a: bytes, b: bytes) -> Finding:

@@ -38,17 +38,15 @@ def look_inside(path: str | None, a: bytes, b: bytes, ctx: LookContext) -> Detai
     if found is None or not found.compressed:
         try:
             detail.update(heuristics.examine(
-                a, b, ctx.now, ctx.source_date_epoch,
-                allow_random=found is None or found is text.FORMAT))
+                a, b, ctx.clock, allow_random=found is None or found is text.FORMAT))
         except Exception:  # noqa: BLE001 - a heuristic that fails adds nothing
             pass
     return detail
 
 
-def context(now: float, source_date_epoch: int | None) -> LookContext:
+def context(clock: heuristics.Clock = heuristics.Clock()) -> LookContext:
     """The top-level look context, able to recurse into payloads."""
-    return LookContext(now=now, source_date_epoch=source_date_epoch, depth=0,
-                       recurse=look_inside)
+    return LookContext(clock=clock, depth=0, recurse=look_inside)
 
 
 __all__ = ["FORMATS", "Format", "LookContext", "context", "look_inside"]

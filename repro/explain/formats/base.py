@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from repro.explain.globs import any_match
+from repro.explain.heuristics import Clock
 
 Detail = dict[str, Any]
 LookFn = Callable[[str, bytes, bytes, "LookContext"], Optional[Detail]]
@@ -23,11 +24,11 @@ MAX_DEPTH = 2  # a .tar.gz is depth 1 (gzip) then 2 (tar); nothing deeper is ope
 
 @dataclass(frozen=True)
 class LookContext:
-    """What a look may need beyond the bytes: the clock values for the heuristics and a
-    way to look inside a payload (gzip → tar, ...) one level deeper."""
+    """What a look may need beyond the bytes: the times the heuristics judge dates
+    against (`Clock`) and a way to look inside a payload (gzip → tar, ...) one level
+    deeper."""
 
-    now: float
-    source_date_epoch: int | None = None
+    clock: Clock = Clock()
     depth: int = 0
     recurse: Callable[[str, bytes, bytes, "LookContext"], Detail] | None = None
 
@@ -35,7 +36,7 @@ class LookContext:
         """Look inside a payload one level deeper; {} when too deep or nothing is found."""
         if self.recurse is None or self.depth + 1 > MAX_DEPTH:
             return {}
-        deeper = LookContext(self.now, self.source_date_epoch, self.depth + 1, self.recurse)
+        deeper = LookContext(self.clock, self.depth + 1, self.recurse)
         return self.recurse(name, a, b, deeper)
 
 
