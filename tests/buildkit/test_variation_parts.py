@@ -312,6 +312,13 @@ def test_attribution_prefers_differs_with_no_variation_over_any_variation():
     assert open_keys == ["x"]
 
 
+def test_provoked_by_is_in_the_json_only_when_attributed():
+    f = Finding(kind="file", field="content", path="stamp")
+    assert "provoked_by" not in f.to_json()
+    assert f.with_(provoked_by=()).to_json()["provoked_by"] == []
+    assert f.with_(provoked_by=("time", "stagger")).to_json()["provoked_by"] == ["time", "stagger"]
+
+
 def test_a_finding_and_its_json_have_one_key():
     f = Finding(kind="file", field="content", platform="linux/amd64", layer=1, path="stamp",
                 detail={"size_a": 1})
