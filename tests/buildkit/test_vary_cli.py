@@ -49,7 +49,7 @@ def test_the_report_says_which_set_and_what_each_build_got(isolated, base_image)
     varied = next(line for line in lines if line.startswith("  build 2: "))
     for part in ("stagger (started 2s after the control)", "kernel (uname -r 2.6.x)", "num_cpus (1 CPU)"):
         assert part in varied
-    assert ("  not applied in build 2: time — in none of the 1 RUN steps: the rootfs has no glibc (static binaries)"
+    assert ("  not applied in build 2: time — in the only RUN step: the rootfs has no glibc (static binaries)"
             in lines)
     r = check(context("vary-kernel"), base_image, "--format", "json", tmpdir=isolated.dir)
     build = json.loads(r.stdout)["build"]
