@@ -27,8 +27,9 @@ The pairs (all generated, nothing committed as a blob):
 
 For each pair and format (text, json, markdown, html) the render keeps stdout, stderr and
 the exit code; the JSON run also lists the `--report-dir` tree (paths and sha256 of every
-file, and report.json). Timing fields (`duration`) are dropped from JSON, and the random
-part of an ephemeral daemon's temp dir (named in `build.builds[].daemon`) is masked. The pairs are
+file, and report.json). Timing fields (`duration`) are dropped from JSON and masked in
+HTML, and the random part of an ephemeral daemon's temp dir (named in
+`build.builds[].daemon`) is masked. The pairs are
 written once into DATA and both renders read the same files, so paths in the output
 match; `check` builds with BuildKit only once, at data time, except for the `check` runs
 of the deterministic context, whose builds are reproducible by design.
@@ -59,6 +60,8 @@ FORMATS = ("text", "json", "markdown", "html")
 TIMING_KEYS = frozenset({"duration"})
 # temp names that differ from run to run: an ephemeral daemon's state dir (in `daemon`)
 TEMP_NAMES = re.compile(rb"(/repro-buildkitd-|/repro-check-)[A-Za-z0-9_]{8}")
+# a build's duration as the HTML report shows it
+HTML_DURATION = re.compile(rb"(<span class=muted>)\d+(?:\.\d+)?s(</span>)")
 EPOCH = 1700000000
 
 
@@ -383,6 +386,8 @@ def drive(code: Path, data: Path, out: Path, only: str = "") -> None:
             if fmt == "json" and code_ in (0, 1):
                 stdout = _drop_timing(stdout)
             stdout, stderr = _mask(stdout), _mask(stderr)
+            if fmt == "html":
+                stdout = HTML_DURATION.sub(rb"\1(duration)\2", stdout)
             (target / f"{fmt}.out").write_bytes(stdout)
             (target / f"{fmt}.err").write_bytes(stderr)
             (target / f"{fmt}.rc").write_text(f"{code_}\n")

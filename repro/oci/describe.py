@@ -12,7 +12,7 @@ from repro.oci.layer_index import iter_entries
 from repro.oci.model import Entry, Image, thaw
 
 
-def describe_image(img: Image, *, files: bool = False, max_entries: int = 1_000_000) -> dict[str, Any]:
+def describe_image(img: Image, *, files: bool = False, max_entries: int = 300_000) -> dict[str, Any]:
     """What `img` holds (see the module docstring); layers are read only with `files`."""
     doc: dict[str, Any] = {"ref": img.ref, "kind": img.kind, "digest": img.digest,
                            "index": {"annotations": dict(img.index.get("annotations") or {})} if img.index else None,

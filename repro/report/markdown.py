@@ -132,7 +132,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             else:
                 what = _esc(what)
             provoked = provoked_text(f, doc.get("build")) if attributed else None
-            out.append(f"| {_cell(f.get('path') or f['kind'])} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
+            where = f.get("path") or (det.get("entry") if f["kind"] == "index" else None) or f["kind"]
+            out.append(f"| {_cell(where)} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
                        f"| {f.get('cause') or 'unexplained'} |" + (f" {_esc(provoked or '—')} |" if attributed else ""))
         for f in fs:
             if f.get("stage_chain"):
