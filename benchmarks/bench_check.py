@@ -10,8 +10,10 @@ Needs BuildKit (scripts/install-buildkit.sh, or `repro doctor` says ok) and runs
 here, under OUT/check-context-<size>mb/: `FROM base` (the offline busybox base from
 testdata/make_base.py), a COPY of PAYLOAD MB of generated files (text and random bytes,
 the same generator as bench_diff.py), RUN steps that checksum and tar+gzip the payload,
-and one step that writes random bytes, so the two builds of `repro check` differ in
-exactly one layer and its diff has to open that layer.
+and one step that writes random bytes, so the two builds of `repro check` differ in that
+layer; with the default variations also in the COPY layer, whose files the varied build's
+context copy gives mtimes older than SOURCE_DATE_EPOCH (cause mtime-older-than-epoch: a
+checkout's old files pass through COPY), so its diff opens both layers.
 
 In one run, round after round (median of --runs):
   build    `repro build CTX -o OUT.tar`                         one build, fresh daemon
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     build = rep.get("build") or {}
     durations = [bd.get("duration") for bd in build.get("builds", [])]
     found = rep.get("summary", {})
-    varied = (build.get("variations") or {}).get("builds", [{}, {}])[-1]
+    varied = (build.get("builds") or [{}])[-1]
     notes = {
         "build": "",
         "check": (f"verdict {rep.get('verdict')}, {found.get('findings')} findings {found.get('by_kind')}; "
