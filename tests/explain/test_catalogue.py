@@ -23,7 +23,7 @@ DOC_IDS = {
     "ldconfig-aux-cache", "apt-lists-cache", "distro-state", "machine-id", "ssh-host-keys",
     "shadow-lastchange", "python-bytecode", "python-record", "npm-cache", "tool-cache",
     "gzip-header", "nested-archive-mtime", "zip-timestamps", "apk-virtual", "build-id",
-    "file-order", "tar-format", "ownership", "hardlinks", "unpinned-input", "builder-version",
+    "file-order", "tar-format", "ownership", "hardlinks", "unpinned-input", "builder-version", "packaging",
 }
 def one(f: Finding, a: bytes | None = None, b: bytes | None = None, **kw) -> Finding:
     contents = (lambda _: (a, b)) if a is not None or b is not None else None
@@ -153,8 +153,10 @@ def test_mtime_rules_use_source_date_epoch():
     (Finding(kind="config", field="moby.buildkit.cache.v0", a="abc", b="def"), "inline-cache"),
     (Finding(kind="layer", field="compression", layer=1, a="sha256:a", b="sha256:b"),
      "compression"),
+    # alone, Docker vs OCI media types are the same image packaged another way (with other
+    # differences beside them, media-types: tests/cli/test_packaging.py)
     (Finding(kind="manifest", field="media_type", a="application/vnd.oci.image.manifest.v1+json",
-             b="application/vnd.docker.distribution.manifest.v2+json"), "media-types"),
+             b="application/vnd.docker.distribution.manifest.v2+json"), "packaging"),
     (Finding(kind="layer", field="media_type", layer=0, a="x", b="y"), "media-types"),
     (Finding(kind="manifest", field="digest", detail=MappingProxyType({"role": "attestation"})),
      "attestation"),
