@@ -34,8 +34,8 @@ def parse_rfc3339(value: Any) -> float | None:
         text = text[:-1] + "+00:00"
     if "." in text:  # Python < 3.11 takes at most 6 fraction digits; Go writes 9
         head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        n = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[:min(n, 6)]}{rest[n:]}"
     try:
         t = datetime.fromisoformat(text)
     except ValueError:

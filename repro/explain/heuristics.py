@@ -41,8 +41,9 @@ random-content
     Given only when no timestamp pair was found and the raw bytes are not a known
     compressed format (compressed bytes always look random). The differing spans (runs
     of differing bytes, joined across up to MERGE_GAP equal bytes) are taken from the
-    whole file when both sides have the same length, else from each differing region
-    whose two sides have the same length. The alphabet is the smallest of digits, hex,
+    whole file when both sides have the same length (a file of at most SMALL_FILE bytes
+    is one span, edges included), else from each differing region whose two sides have
+    the same length. The alphabet is the smallest of digits, hex,
     base64, printable and bytes that holds the differing bytes; equal bytes outside it
     are structure (a UUID's dashes) and do not count. Then
       - the spans hold at least MIN_BITS bits (span bytes × log2 alphabet: 4 random
@@ -104,6 +105,7 @@ DISTINCT_SHARE = 0.5
 MIN_ENTROPY = 0.75
 MAX_DIFF_BYTES = 64 << 10
 MIN_REORDERED = 2
+SMALL_FILE = 64  # bytes: a file this small that differs is taken whole as one value
 
 COMPRESSED_MAGIC = (
     b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b"PK\x03\x04",
@@ -492,7 +494,9 @@ def random_content(a: bytes, b: bytes, rs: list[Region] | None = None) -> dict[s
     if any(a.startswith(m) or b.startswith(m) for m in COMPRESSED_MAGIC):
         return {}
     spans: list[Region] = []
-    if len(a) == len(b):
+    if len(a) == len(b) <= SMALL_FILE:
+        spans = [(0, len(a), 0, len(b))]  # a small file is one value: its edges may be equal by chance
+    elif len(a) == len(b):
         spans = [(lo, hi, lo, hi) for lo, hi in _positional(a, b) or ()]
     else:
         for a0, a1, b0, b1 in rs or ():
