@@ -1,25 +1,29 @@
 #!/usr/bin/env python3
-"""Time `repro diff` next to a hashing floor, diffoci and diffoscope, in one run.
+"""Time `repro diff` next to a hashing floor, diffoci and diffoscope, shape by shape, in one run.
 
-    python benchmarks/bench_diff.py [--size-mb 300] [--out DIR]
+    python benchmarks/bench_diff.py [--shape mixed --shape small-files ...] [--out DIR]
 
-1. Generates (once; cached in OUT/images/ keyed by the parameters) two single-layer OCI
-   archives of about SIZE MB of file content each, a few thousand files of varied sizes,
-   half compressible text and half incompressible bytes, one gzip layer each. They
-   differ in five files: the content of a text file and of a binary, the mtime of one,
-   the mode of one, and one file added at the end of the layer.
-2. Times, side by side on the same pair:
+1. Generates (once; cached in OUT/images/ keyed by the parameters) a pair of OCI
+   archives per shape (benchmarks/imageshapes.py): `mixed` (the original: one layer, a
+   few thousand files of log-normal sizes, 300 MB), `small-files` (one layer of 20,000
+   files of 4-32 KiB), `many-layers` (24 layers, 3 rebuilt) and `debian` (a real
+   debootstrap minbase rootfs from testdata/make_debian_base.py, rebuilt with the
+   differences a second run leaves). Each pair differs in a few planted files.
+2. Times, side by side on each pair:
    - the floor: one thread, Python's hashlib + zlib: sha256 of every blob of both
      archives, gunzip of the layers and sha256 of the uncompressed streams (the least
      any verifying differ must do); run as a child so its RSS is measured the same way;
-   - `repro diff A B --format json -o FILE`;
+   - `repro diff A B --format json -o FILE` (and, with --with-zlib, the same with the
+     standard library's inflater instead of ISA-L);
    - diffoci v0.1.8: `load` of each archive into a fresh local content store, then
      `diff --pull=never` (strict mode);
    - diffoscope, under a timeout;
-   - `repro diff` on a pair that shares its layer (same blobs, one manifest annotation
-     differs), at SIZE and at a small size, to show it does not depend on layer size.
-3. Prints a table (median wall time, ratio to the floor, CPU time, peak RSS, exit code,
-   what each tool found) and writes OUT/bench_diff.json.
+   - for `mixed`: `repro diff` on a pair that shares its layer (same blobs, one manifest
+     annotation differs), at SIZE and at a small size, and `repro diff --help`;
+   - for `small-files`: `repro inspect --files` against `tar tzvf` on the same layer.
+3. Prints a table per shape (median wall time, ratio to the floor, CPU time, peak RSS,
+   exit code, what each tool found), a summary against the targets of issue #12, and
+   writes OUT/bench_diff.json.
 
 Stdlib only. Peak RSS is the child's ru_maxrss from os.wait4 (for a tool that spawns
 helpers, the largest single process among those it waited for). The peers come from
@@ -29,13 +33,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gzip
 import hashlib
-import io
 import json
 import os
 import platform
-import random
 import re
 import shutil
 import signal
@@ -45,309 +46,23 @@ import tarfile
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-GENERATOR_VERSION = 1
-SOURCE_DATE_EPOCH = 1700000000
+sys.path.insert(0, str(HERE))
+from imageshapes import (  # noqa: E402,F401  (a sibling module; names kept for bench_check.py)
+    GENERATOR_VERSION, SOURCE_DATE_EPOCH, Entry, ImagePair, Mutation, _content, _line_pool, generate,
+    plan_layer, shape_debian, shape_many_layers, shape_mixed, shape_small_files,
+)
+
 CHUNK = 1 << 20
 TOOLS = Path(os.environ.get("REPRO_TOOLS_DIR")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "repro" / "tools")
 DEFAULT_DIFFOCI = TOOLS / "diffoci" / "v0.1.8" / "bin" / "diffoci"
 DEFAULT_DIFFOSCOPE = TOOLS / "diffoscope" / "332" / "venv" / "bin" / "diffoscope"
-
-MT_INDEX = "application/vnd.oci.image.index.v1+json"
-MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MT_CONFIG = "application/vnd.oci.image.config.v1+json"
-MT_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-
-
-# --------------------------------------------------------------------------- generator
-
-@dataclass(frozen=True)
-class Entry:
-    """One tar entry of the generated layer."""
-
-    path: str
-    kind: str  # "dir" | "file" | "symlink"
-    mode: int
-    mtime: int = SOURCE_DATE_EPOCH
-    size: int = 0
-    content: str = ""  # "text" | "binary"
-    linkname: str = ""
-    patch: bytes = b""  # for image B: bytes written over the middle of the content
-
-
-@dataclass(frozen=True)
-class Mutation:
-    path: str
-    field: str  # what differs, in repro's vocabulary: content | mtime | mode | presence
-    note: str
-
-
-def _words(rng: random.Random, n: int) -> list[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    return ["".join(rng.choice(letters) for _ in range(rng.randint(2, 10))) for _ in range(n)]
-
-
-def _line_pool(seed: int) -> list[bytes]:
-    rng = random.Random(f"{seed}:lines")
-    vocab = _words(rng, 2000) + ["def", "return", "self", "import", "the", "=", "{", "}", "if", "for"] * 20
-    lines = []
-    for _ in range(4096):
-        indent = " " * (4 * rng.randint(0, 3))
-        lines.append((indent + " ".join(rng.choices(vocab, k=rng.randint(3, 14))) + "\n").encode())
-    return lines
-
-
-def _content(entry: Entry, seed: int, pool: list[bytes]) -> bytes:
-    rng = random.Random(f"{seed}:{entry.path}")
-    if entry.content == "binary":
-        return rng.randbytes(entry.size)
-    n = entry.size // 50 + 1
-    data = b"".join(rng.choices(pool, k=n))
-    while len(data) < entry.size:
-        data += b"".join(rng.choices(pool, k=n))
-    return data[: entry.size]
-
-
-def _patched(data: bytes, patch: bytes) -> bytes:
-    mid = len(data) // 2
-    return data[:mid] + patch + data[mid + len(patch):]
-
-
-def plan_layer(size_mb: float, seed: int) -> tuple[list[Entry], list[Entry], list[Mutation]]:
-    """The entries of image A and image B (sorted as BuildKit writes them) and what differs."""
-    rng = random.Random(f"{seed}:plan")
-    n_files = max(60, round(size_mb * 12))
-    n_pkgs = max(3, n_files // 25)
-    target = int(size_mb * (1 << 20))
-    files: list[Entry] = []
-    text_sizes, bin_sizes = [], []
-    for i in range(n_files):
-        pkg = f"pkg{i % n_pkgs:03d}"
-        if rng.random() < 0.7:
-            where = rng.choice([f"usr/share/doc/{pkg}", f"usr/lib/python3/dist-packages/{pkg}",
-                                f"etc/{pkg}", f"usr/share/{pkg}/templates"])
-            ext = rng.choice([".py", ".txt", ".conf", ".html", ".json", ".md"])
-            files.append(Entry(f"{where}/f{i:05d}{ext}", "file", 0o644, content="text"))
-            text_sizes.append(rng.lognormvariate(0, 1.2))
-        else:
-            where, mode, name = rng.choice([
-                ("usr/lib/x86_64-linux-gnu", 0o644, f"lib{pkg}-{i:05d}.so.1"),
-                ("usr/bin", 0o755, f"{pkg}-tool{i:05d}"),
-                (f"usr/share/{pkg}/data", 0o644, f"blob{i:05d}.bin"),
-                (f"opt/{pkg}/lib", 0o644, f"mod{i:05d}.so")])
-            files.append(Entry(f"{where}/{name}", "file", mode, content="binary"))
-            bin_sizes.append(rng.lognormvariate(0, 1.6))
-    # Scale the log-normal shapes so that text and binary each make half of the target.
-    ts, bs = iter(text_sizes), iter(bin_sizes)
-    tscale = target / 2 / sum(text_sizes)
-    bscale = target / 2 / sum(bin_sizes)
-    files = [replace(f, size=max(1, int(next(ts) * tscale)) if f.content == "text"
-                     else max(1, int(next(bs) * bscale))) for f in files]
-    # A few symlinks, as packages ship them (libfoo.so -> libfoo.so.1).
-    links = [Entry(f.path[: -len(".1")], "symlink", 0o777, linkname=f.path.rsplit("/", 1)[1])
-             for f in files if f.path.endswith(".so.1")][:200]
-    logs = [Entry("var/log/apt/history.log", "file", 0o644, size=4096, content="text"),
-            Entry("var/log/dpkg.log", "file", 0o644, size=20000, content="text")]
-    entries = files + links + logs
-    dirs = {"/".join(e.path.split("/")[:k]) for e in entries for k in range(1, e.path.count("/") + 1)}
-    entries += [Entry(d, "dir", 0o755) for d in dirs]
-    entries.sort(key=lambda e: e.path)
-
-    # Mutations for B, picked deterministically among the planned files.
-    texts = [e for e in entries if e.kind == "file" and e.content == "text" and e.size > 200
-             and e.path.startswith(("etc/", "usr/share/doc/"))]
-    bins = sorted((e for e in entries if e.kind == "file" and e.content == "binary"), key=lambda e: -e.size)
-    tools = [e for e in entries if e.path.startswith("usr/bin/") and e.kind == "file"]
-    pick = random.Random(f"{seed}:mutations")
-    text_c, text_m = pick.sample(texts, 2)
-    bin_c = bins[len(bins) // 10]  # a large binary, not the largest
-    tool_m = pick.choice(tools)
-    added = Entry("var/log/zz-rebuild-stamp.txt", "file", 0o644, size=61, content="text")
-    changed = {
-        text_c.path: replace(text_c, patch=b"built 2024-05-02T10:11:12Z"),
-        bin_c.path: replace(bin_c, patch=bytes(range(16))),
-        text_m.path: replace(text_m, mtime=SOURCE_DATE_EPOCH + 3600),
-        tool_m.path: replace(tool_m, mode=0o775),
-    }
-    entries_b = [changed.get(e.path, e) for e in entries] + [added]
-    assert entries_b[-2].path < added.path, "the added file must sort last"
-    mutations = [
-        Mutation(text_c.path, "content", "text file: a build timestamp in the middle"),
-        Mutation(bin_c.path, "content", f"binary of {bin_c.size} bytes: 16 bytes in the middle"),
-        Mutation(text_m.path, "mtime", "mtime one hour later"),
-        Mutation(tool_m.path, "mode", "0755 -> 0775"),
-        Mutation(added.path, "presence", "only in B, last entry of the layer"),
-    ]
-    return entries, entries_b, mutations
-
-
-class _HashingWriter:
-    """A write-only file object that hashes and counts what passes through."""
-
-    def __init__(self, raw):
-        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
-
-    def write(self, b) -> int:
-        self.sha.update(b)
-        self.size += len(b)
-        return self.raw.write(b)
-
-    def flush(self) -> None:
-        pass  # never pass a flush on to GzipFile: it would emit a sync-flush block
-
-    def digest(self) -> str:
-        return "sha256:" + self.sha.hexdigest()
-
-
-class _LayerWriter:
-    def __init__(self, path: Path):
-        self.file = open(path, "wb")
-        self.compressed = _HashingWriter(self.file)
-        self.gz = gzip.GzipFile(filename="", mode="wb", fileobj=self.compressed, compresslevel=6, mtime=0)
-        self.uncompressed = _HashingWriter(self.gz)
-        self.tar = tarfile.open(fileobj=self.uncompressed, mode="w|", format=tarfile.PAX_FORMAT)
-
-    def add(self, e: Entry, data: bytes = b"") -> None:
-        ti = tarfile.TarInfo(e.path)
-        ti.mode, ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = e.mode, e.mtime, 0, 0, "", ""
-        if e.kind == "dir":
-            ti.type = tarfile.DIRTYPE
-            self.tar.addfile(ti)
-        elif e.kind == "symlink":
-            ti.type, ti.linkname = tarfile.SYMTYPE, e.linkname
-            self.tar.addfile(ti)
-        else:
-            ti.size = len(data)
-            self.tar.addfile(ti, io.BytesIO(data))
-
-    def close(self) -> tuple[str, str, int]:
-        self.tar.close()
-        self.gz.close()
-        self.file.close()
-        return self.compressed.digest(), self.uncompressed.digest(), self.compressed.size
-
-
-def _json_blob(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def _digest(b: bytes) -> str:
-    return "sha256:" + hashlib.sha256(b).hexdigest()
-
-
-def write_oci_archive(path: Path, name: str, layer_blob: Path, layer_digest: str, diff_id: str,
-                      layer_size: int, manifest_annotations: dict | None = None) -> str:
-    """Write an OCI image archive around one gzip layer; return the manifest digest."""
-    created = datetime.datetime.fromtimestamp(SOURCE_DATE_EPOCH, datetime.timezone.utc)
-    created_s = created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    config = _json_blob({
-        "architecture": "amd64", "os": "linux", "created": created_s,
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                   "Cmd": ["/bin/sh"], "WorkingDir": "/"},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": created_s, "created_by": "COPY rootfs/ / # buildkit",
-                     "comment": "buildkit.dockerfile.v0"}],
-    })
-    manifest_obj = {
-        "schemaVersion": 2, "mediaType": MT_MANIFEST,
-        "config": {"mediaType": MT_CONFIG, "digest": _digest(config), "size": len(config)},
-        "layers": [{"mediaType": MT_LAYER_GZIP, "digest": layer_digest, "size": layer_size}],
-    }
-    if manifest_annotations:
-        manifest_obj["annotations"] = manifest_annotations
-    manifest = _json_blob(manifest_obj)
-    # diffoci (containerd's importer) names the image from these annotations, and two
-    # archives with the same name overwrite each other: give each a unique full name.
-    index = _json_blob({
-        "schemaVersion": 2, "mediaType": MT_INDEX,
-        "manifests": [{"mediaType": MT_MANIFEST, "digest": _digest(manifest), "size": len(manifest),
-                       "platform": {"architecture": "amd64", "os": "linux"},
-                       "annotations": {"io.containerd.image.name": f"docker.io/library/{name}:latest",
-                                       "org.opencontainers.image.ref.name": "latest"}}],
-    })
-    tmp = path.with_suffix(".tmp")
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        def add_bytes(arcname: str, data: bytes) -> None:
-            ti = tarfile.TarInfo(arcname)
-            ti.size, ti.mode, ti.mtime = len(data), 0o644, SOURCE_DATE_EPOCH
-            tar.addfile(ti, io.BytesIO(data))
-
-        def add_dir(arcname: str) -> None:
-            ti = tarfile.TarInfo(arcname)
-            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, SOURCE_DATE_EPOCH
-            tar.addfile(ti)
-
-        add_bytes("oci-layout", _json_blob({"imageLayoutVersion": "1.0.0"}))
-        add_bytes("index.json", index)
-        add_dir("blobs")
-        add_dir("blobs/sha256")
-        for blob in (config, manifest):
-            add_bytes("blobs/sha256/" + _digest(blob).split(":")[1], blob)
-        ti = tarfile.TarInfo("blobs/sha256/" + layer_digest.split(":")[1])
-        ti.size, ti.mode, ti.mtime = layer_size, 0o644, SOURCE_DATE_EPOCH
-        with open(layer_blob, "rb") as f:
-            tar.addfile(ti, f)
-    os.replace(tmp, path)
-    return _digest(manifest)
-
-
-@dataclass
-class ImagePair:
-    dir: Path
-    a: Path
-    b: Path
-    a_shared: Path  # same blobs as a, one manifest annotation differs
-    params: dict
-
-
-def generate_pair(out: Path, size_mb: float, seed: int, log=print) -> ImagePair:
-    key = f"g{GENERATOR_VERSION}-{size_mb:g}mb-seed{seed}"
-    d = out / "images" / key
-    a, b, a2 = d / "a.oci.tar", d / "b.oci.tar", d / "a-shared.oci.tar"
-    params_path = d / "params.json"
-    if params_path.exists() and a.exists() and b.exists() and a2.exists():
-        return ImagePair(d, a, b, a2, json.loads(params_path.read_text()))
-    log(f"generating {key} in {d} ...")
-    t0 = time.perf_counter()
-    d.mkdir(parents=True, exist_ok=True)
-    entries_a, entries_b, mutations = plan_layer(size_mb, seed)
-    pool = _line_pool(seed)
-    by_path_b = {e.path: e for e in entries_b}
-    wa, wb = _LayerWriter(d / "layer-a.tar.gz"), _LayerWriter(d / "layer-b.tar.gz")
-    content_bytes = 0
-    for e in entries_a:
-        eb = by_path_b[e.path]
-        data = _content(e, seed, pool) if e.kind == "file" else b""
-        content_bytes += len(data)
-        wa.add(e, data)
-        wb.add(eb, _patched(data, eb.patch) if eb.patch else data)
-    for e in entries_b[len(entries_a):]:
-        wb.add(e, _content(e, seed, pool))
-    la, lb = wa.close(), wb.close()
-    man_a = write_oci_archive(a, "repro-bench-a", d / "layer-a.tar.gz", *la)
-    man_b = write_oci_archive(b, "repro-bench-b", d / "layer-b.tar.gz", *lb)
-    man_a2 = write_oci_archive(a2, "repro-bench-a-shared", d / "layer-a.tar.gz", *la,
-                               manifest_annotations={"org.opencontainers.image.revision": "rebuild-2"})
-    (d / "layer-a.tar.gz").unlink()
-    (d / "layer-b.tar.gz").unlink()
-    params = {
-        "generator_version": GENERATOR_VERSION, "size_mb": size_mb, "seed": seed,
-        "entries": len(entries_a), "files": sum(e.kind == "file" for e in entries_a),
-        "content_bytes": content_bytes,
-        "layer_a": {"digest": la[0], "diff_id": la[1], "compressed_bytes": la[2]},
-        "layer_b": {"digest": lb[0], "diff_id": lb[1], "compressed_bytes": lb[2]},
-        "manifests": {"a": man_a, "b": man_b, "a_shared": man_a2},
-        "mutations": [m.__dict__ for m in mutations],
-        "generate_seconds": round(time.perf_counter() - t0, 1),
-    }
-    params_path.write_text(json.dumps(params, indent=2) + "\n")
-    log(f"generated {key} in {params['generate_seconds']} s")
-    return ImagePair(d, a, b, a2, params)
+SHAPES = ("mixed", "small-files", "many-layers", "debian")
 
 
 # --------------------------------------------------------------------------- floor
@@ -530,13 +245,13 @@ def summarize_repro(report_path: Path) -> tuple[str, dict]:
 
 
 def repro_once(cmd: list[str], a: Path, b: Path, work: Path, tag: str, i: int,
-               retries: int = 0, wait: float = 0, extra: tuple[str, ...] = ()) -> Run:
+               retries: int = 0, wait: float = 0, extra: tuple[str, ...] = (), env: dict | None = None) -> Run:
     report = work / f"{tag}-{i}.json"
 
     def once() -> Run:
         report.unlink(missing_ok=True)
         return run_measured(cmd + ["diff", str(a), str(b), "--format", "json", "-o", str(report), *extra],
-                            work, f"{tag}-{i}")
+                            work, f"{tag}-{i}", env=env)
     return measure_quietly(once, retries, wait)
 
 
@@ -613,15 +328,15 @@ def summarize_diffoci(stdout: str) -> tuple[str, dict]:
     return f"{total} lines ({kinds}){': ' + files if files else ''}", paths
 
 
-def run_diffoci(diffoci: Path, a: Path, b: Path, work: Path) -> tuple[Row, Row]:
+def run_diffoci(diffoci: Path, a: Path, b: Path, work: Path, names: tuple[str, str]) -> tuple[Row, Row]:
     cache = work / "diffoci-cache"
     shutil.rmtree(cache, ignore_errors=True)
     base = [str(diffoci), "--backend=local", f"--local-cache={cache}"]
     loads = [run_measured(base + ["load", f"--input={p}"], work, f"diffoci-load-{n}")
              for n, p in (("a", a), ("b", b))]
     bad = [r for r in loads if r.rc != 0]
-    diff = run_measured(base + ["diff", "--pull=never", "docker.io/library/repro-bench-a:latest",
-                                "docker.io/library/repro-bench-b:latest"], work, "diffoci-diff") \
+    diff = run_measured(base + ["diff", "--pull=never", f"docker.io/library/{names[0]}:latest",
+                                f"docker.io/library/{names[1]}:latest"], work, "diffoci-diff") \
         if not bad else None
     shutil.rmtree(cache, ignore_errors=True)
     load_wall = sum(r.wall for r in loads)
@@ -784,16 +499,199 @@ def _repro_cmd(arg: str | None) -> list[str] | None:
     return cmd if probe.returncode == 0 else None
 
 
+
+def make_pair(shape: str, args: argparse.Namespace, out: Path) -> ImagePair:
+    """Generate (or find cached) the pair of one shape."""
+    seed = args.seed
+    if shape == "mixed":
+        return generate(lambda: shape_mixed(args.size_mb, seed), out, seed,
+                        f"g{GENERATOR_VERSION}-mixed-{args.size_mb:g}mb-seed{seed}", shared_pair=True)
+    if shape == "small-files":
+        return generate(lambda: shape_small_files(args.small_files, seed), out, seed,
+                        f"g{GENERATOR_VERSION}-small-files-{args.small_files}-seed{seed}")
+    if shape == "many-layers":
+        return generate(lambda: shape_many_layers(args.layers, seed=seed), out, seed,
+                        f"g{GENERATOR_VERSION}-many-layers-{args.layers}-seed{seed}")
+    layout = args.debian_layout
+    if layout is None:
+        r = subprocess.run([sys.executable, str(REPO / "testdata" / "make_debian_base.py")], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"testdata/make_debian_base.py failed: {r.stderr.strip()[-500:]}")
+        layout = Path.home() / ".cache" / "repro" / "base-debian-bookworm"
+    stamp = json.loads((Path(layout) / "repro-debian-base.json").read_text()) if (Path(layout) / "repro-debian-base.json").exists() else {}
+    key = f"g{GENERATOR_VERSION}-debian-{(stamp.get('digest') or 'layout').split(':')[-1][:12]}-seed{seed}"
+    return generate(lambda: shape_debian(Path(layout), seed), out, seed, key)
+
+
+def _names(pair: ImagePair) -> tuple[str, str]:
+    return f"repro-bench-{pair.dir.name}-a", f"repro-bench-{pair.dir.name}-b"
+
+
+def bench_shape(shape: str, pair: ImagePair, args: argparse.Namespace, repro: list[str] | None, out: Path,
+                busy: list[float]) -> dict:
+    """Every row of one shape; prints its table; returns its JSON record."""
+    p = pair.params
+    mutations = p["mutations"]
+    expected = [m["path"] for m in mutations]
+    work = out / "work" / shape
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print(f"== {shape}: {p['description']}")
+    print(f"   {pair.dir}  {p['files']} files / {p['entries']} entries in {p['layers']} layers "
+          f"({p['layers_rebuilt']} rebuilt), {p['content_bytes'] / 1e6:.0f} MB of content, "
+          f"{p['compressed_bytes_a'] / 1e6:.0f} MB gzip (A) / {p['compressed_bytes_b'] / 1e6:.0f} MB (B)")
+    print("   B differs from A in: " + "; ".join(f"{m['path']} ({m['field']})" for m in mutations), flush=True)
+    small = None
+    if shape == "mixed" and args.small_mb != args.size_mb:
+        small = generate(lambda: shape_mixed(args.small_mb, args.seed), out, args.seed,
+                         f"g{GENERATOR_VERSION}-mixed-{args.small_mb:g}mb-seed{args.seed}", shared_pair=True)
+    _warm([x for x in (pair.a, pair.b, pair.a_shared, small and small.a, small and small.a_shared) if x])
+
+    runs: dict[str, list] = {k: [] for k in ("floor", "repro", "zlib", "shared-big", "shared-small",
+                                             "trust-big", "trust-small", "startup", "inspect", "tar")}
+    q = (args.retries, args.wait_idle)
+    zlib_env = dict(os.environ, REPRO_INFLATER="zlib")
+    for i in range(args.runs):
+        busy.append(round(wait_idle(args.wait_idle), 3))
+        print(f"   round {i + 1}/{args.runs} (others' CPU use {busy[-1]:.0%}) ...", file=sys.stderr, flush=True)
+        runs["floor"].append(floor_once(pair, work, i, *q))
+        if not repro:
+            continue
+        runs["repro"].append(repro_once(repro, pair.a, pair.b, work, "repro", i, *q))
+        if args.with_zlib:
+            runs["zlib"].append(repro_once(repro, pair.a, pair.b, work, "zlib", i, *q, env=zlib_env))
+        if pair.a_shared is not None:
+            trust = ("--trust-equal-digests",)
+            runs["shared-big"].append(repro_once(repro, pair.a, pair.a_shared, work, "shared-big", i, *q))
+            runs["trust-big"].append(repro_once(repro, pair.a, pair.a_shared, work, "trust-big", i, *q, extra=trust))
+            if small is not None:
+                runs["shared-small"].append(repro_once(repro, small.a, small.a_shared, work, "shared-small", i, *q))
+                runs["trust-small"].append(repro_once(repro, small.a, small.a_shared, work, "trust-small", i, *q,
+                                                      extra=trust))
+            runs["startup"].append(run_measured(repro + ["diff", "--help"], work, f"startup-{i}"))
+        if shape == "small-files" and pair.layer_a is not None:
+            runs["inspect"].append(run_measured(repro + ["inspect", "--files", str(pair.a)], work, f"inspect-{i}"))
+            runs["tar"].append(run_measured(["tar", "tzvf", str(pair.layer_a)], work, f"tar-{i}"))
+    floor = floor_row(runs["floor"])
+    rows = [floor]
+    extra_rows: list[Row] = []
+    if repro:
+        rows.append(repro_row("repro diff", runs["repro"], work, "repro"))
+        if runs["zlib"]:
+            rows.append(repro_row("repro diff, stdlib zlib (REPRO_INFLATER=zlib)", runs["zlib"], work, "zlib"))
+        if runs["shared-big"]:
+            extra_rows.append(repro_row(f"repro diff, shared layer, {args.size_mb:g} MB", runs["shared-big"], work,
+                                        "shared-big"))
+            extra_rows.append(repro_row(f"... --trust-equal-digests, {args.size_mb:g} MB", runs["trust-big"], work,
+                                        "trust-big"))
+        if runs["shared-small"]:
+            extra_rows.append(repro_row(f"repro diff, shared layer, {args.small_mb:g} MB", runs["shared-small"], work,
+                                        "shared-small"))
+            extra_rows.append(repro_row(f"... --trust-equal-digests, {args.small_mb:g} MB", runs["trust-small"],
+                                        work, "trust-small"))
+        if runs["startup"]:
+            startup = _row_from_runs("repro diff --help (start-up only)", runs["startup"])
+            startup.found = "interpreter + imports, for scale"
+            extra_rows.append(startup)
+        if runs["inspect"]:
+            ins = _row_from_runs("repro inspect --files A", runs["inspect"])
+            tar = _row_from_runs("tar tzvf (A's layer blob)", runs["tar"])
+            ins.found = f"{ins.rc == 0 and 'ok' or 'failed'}; {ins.wall / tar.wall:.2f}x tar tzvf" if tar.wall else ""
+            tar.found = f"{len(runs['tar'][0].stdout.read_bytes().splitlines())} lines"
+            extra_rows += [ins, tar]
+    skipped: list[str] = []
+    if "diffoci" in args.skip:
+        skipped.append("diffoci (--skip)")
+    elif args.diffoci.exists():
+        results = []
+        for _ in range(max(1, args.peer_runs)):
+            busy.append(round(wait_idle(args.wait_idle), 3))
+            print(f"   diffoci (others' CPU use {busy[-1]:.0%}) ...", file=sys.stderr, flush=True)
+            results.append(run_diffoci(args.diffoci, pair.a, pair.b, work, _names(pair)))
+        results.sort(key=lambda t: t[0].wall or 0)
+        total, only = results[len(results) // 2]
+        total.walls = [t[0].wall for t in results]
+        rows += [total, only]
+    else:
+        skipped.append(f"diffoci (not at {args.diffoci}; run scripts/install-bench-tools.sh)")
+    if "diffoscope" in args.skip:
+        skipped.append("diffoscope (--skip)")
+    elif args.diffoscope.exists():
+        busy.append(round(wait_idle(args.wait_idle), 3))
+        print(f"   diffoscope (others' CPU use {busy[-1]:.0%}) ...", file=sys.stderr, flush=True)
+        rows.append(run_diffoscope(args.diffoscope, pair.a, pair.b, work, args.diffoscope_timeout, expected))
+    else:
+        skipped.append(f"diffoscope (not at {args.diffoscope}; run scripts/install-bench-tools.sh)")
+    print()
+    print_table(rows + extra_rows, floor.wall, mutations)
+    for s in skipped:
+        print(f"skipped: {s}")
+    print()
+    verdict: dict = {}
+    rr = next((r for r in rows if r.tool == "repro diff"), None)
+    if rr and rr.wall and rr.rc in (0, 1):
+        verdict["repro_over_floor"] = round(rr.wall / floor.wall, 3)
+        verdict["wall_at_most_half_the_floor"] = rr.wall <= 0.5 * floor.wall
+        verdict["repro_cpu_over_floor_cpu"] = round(rr.cpu / floor.cpu, 3)
+        verdict["cpu_at_most_1.2x_the_floor"] = rr.cpu <= 1.2 * floor.cpu
+        verdict["peak_rss_mb"] = round(rr.maxrss_mb)
+        verdict["peak_rss_at_most_150mb"] = rr.maxrss_mb <= 150
+        verdict["found"] = recall(rr, mutations)
+        dt = next((r for r in rows if r.tool.startswith("diffoci")), None)
+        if dt and dt.wall:
+            verdict["diffoci_over_repro"] = round(dt.wall / rr.wall, 2)
+            verdict["faster_than_diffoci"] = rr.wall < dt.wall
+        shared = [r for r in extra_rows if "shared layer" in r.tool or "trust" in r.tool]
+        if shared:
+            verdict["shared_layer_seconds"] = [round(r.wall, 3) for r in shared]
+    return {"shape": shape, "images": {"dir": str(pair.dir), **p}, "floor_s": floor.wall, "verdict": verdict,
+            "rows": [{"tool": r.tool, "wall_s": r.wall, "walls_s": r.walls,
+                      "ratio_to_floor": (r.wall / floor.wall) if r.wall else None, "cpu_s": r.cpu,
+                      "peak_rss_mb": r.maxrss_mb, "exit": r.rc, "timed_out": r.timed_out,
+                      "found": r.found, "paths": r.paths, "expected_found": recall(r, mutations),
+                      "others_cpu_share": r.others, "note": r.note} for r in rows + extra_rows],
+            "skipped": skipped}
+
+
+def print_summary(results: list[dict]) -> None:
+    head = (f"{'shape':<12} {'floor s':>8} {'repro s':>8} {'x floor':>8} {'CPU x':>6} {'RSS MB':>7} "
+            f"{'diffoci x':>9} {'found':>6}  targets (wall<=0.5x, CPU<=1.2x, RSS<=150MB, < diffoci)")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        v = r["verdict"]
+        if not v:
+            print(f"{r['shape']:<12} {r['floor_s']:>8.2f}  (no repro run)")
+            continue
+        met = [v.get("wall_at_most_half_the_floor"), v.get("cpu_at_most_1.2x_the_floor"),
+               v.get("peak_rss_at_most_150mb"), v.get("faster_than_diffoci")]
+        marks = " ".join({True: "yes", False: "NO", None: "-"}[m] for m in met)
+        print(f"{r['shape']:<12} {r['floor_s']:>8.2f} {v['repro_over_floor'] * r['floor_s']:>8.2f} "
+              f"{v['repro_over_floor']:>8.2f} {v['repro_cpu_over_floor_cpu']:>6.2f} {v['peak_rss_mb']:>7} "
+              f"{_fmt(v.get('diffoci_over_repro'), '.2f'):>9} {v['found']:>6}  {marks}")
+    print("(x floor = repro's wall over the floor's; CPU x = repro's CPU over the floor's; "
+          "diffoci x = diffoci's wall over repro's)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size-mb", type=float, default=300, help="file content per image (default 300)")
+    ap.add_argument("--shape", action="append", choices=SHAPES,
+                    help="a shape to run (repeatable; default: all of " + ", ".join(SHAPES) + ")")
+    ap.add_argument("--size-mb", type=float, default=300, help="mixed: file content per image (default 300)")
     ap.add_argument("--small-mb", type=float, default=10,
-                    help="size of the small pair for the shared-layer case (default 10)")
+                    help="mixed: size of the small pair for the shared-layer case (default 10)")
+    ap.add_argument("--small-files", type=int, default=20000, help="small-files: files in the layer (default 20000)")
+    ap.add_argument("--layers", type=int, default=24, help="many-layers: layers (default 24)")
+    ap.add_argument("--debian-layout", type=Path,
+                    help="debian: the OCI layout of testdata/make_debian_base.py (default: run it; cached)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=HERE / "out", help="cache and results dir")
     ap.add_argument("--runs", type=int, default=3, help="runs of floor and repro (median; default 3)")
     ap.add_argument("--peer-runs", type=int, default=1, help="runs of diffoci (median; default 1)")
+    ap.add_argument("--with-zlib", action="store_true",
+                    help="also time repro diff with the standard library's inflater (REPRO_INFLATER=zlib)")
     ap.add_argument("--repro", help="command that runs repro (default: `repro` on PATH)")
     ap.add_argument("--diffoci", type=Path, default=DEFAULT_DIFFOCI)
     ap.add_argument("--diffoscope", type=Path, default=DEFAULT_DIFFOSCOPE)
@@ -815,139 +713,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     out = args.out.resolve()
-    work = out / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    pair = generate_pair(out, args.size_mb, args.seed)
-    small = generate_pair(out, args.small_mb, args.seed) if args.small_mb != args.size_mb else pair
+    shapes = args.shape or list(SHAPES)
+    pairs = {shape: make_pair(shape, args, out) for shape in shapes}
     if args.generate_only:
-        print(json.dumps(pair.params, indent=2))
+        print(json.dumps({s: {k: v for k, v in p.params.items() if not k.startswith("layers_")}
+                          for s, p in pairs.items()}, indent=2))
         return 0
-    p = pair.params
-    mutations = p["mutations"]
-    expected = [m["path"] for m in mutations]
     info = machine_info()
     print(f"bench_diff  {info['date']}  {info['cpu']}  {info['cores']} cores  Python {info['python']}"
           f"  repro {info['repro_commit']}")
-    print(f"images: {pair.dir}  {p['files']} files / {p['entries']} entries, "
-          f"{p['content_bytes'] / 1e6:.0f} MB of content, layer "
-          f"{p['layer_a']['compressed_bytes'] / 1e6:.0f} MB gzip (A) / "
-          f"{p['layer_b']['compressed_bytes'] / 1e6:.0f} MB (B)")
-    print("B differs from A in: " + "; ".join(f"{m['path']} ({m['field']})" for m in mutations))
-    print(flush=True)
-    _warm([pair.a, pair.b, pair.a_shared, small.a, small.a_shared])
-
-    rows: list[Row] = []
-    skipped: list[str] = []
-    busy: list[float] = []
     repro = None if "repro" in args.skip else _repro_cmd(args.repro)
-    if not repro:
-        skipped.append("repro (--skip, or `repro diff --help` fails)")
-    # Floor and repro alternate, round after round, so that a burst of load from other
-    # processes on the machine hits both alike.
-    floor_results: list = []
-    repro_runs: dict[str, list[Run]] = {"repro": [], "repro-shared-big": [], "repro-shared-small": [],
-                                        "repro-trust-big": [], "repro-trust-small": [], "repro-startup": []}
-    for i in range(args.runs):
-        busy.append(round(wait_idle(args.wait_idle), 3))
-        print(f"round {i + 1}/{args.runs}: floor, repro diff (others' CPU use {busy[-1]:.0%}) ...",
-              file=sys.stderr, flush=True)
-        q = (args.retries, args.wait_idle)
-        floor_results.append(floor_once(pair, work, i, *q))
-        if repro:
-            repro_runs["repro"].append(repro_once(repro, pair.a, pair.b, work, "repro", i, *q))
-            repro_runs["repro-shared-big"].append(
-                repro_once(repro, pair.a, pair.a_shared, work, "repro-shared-big", i, *q))
-            repro_runs["repro-shared-small"].append(
-                repro_once(repro, small.a, small.a_shared, work, "repro-shared-small", i, *q))
-            # --trust-equal-digests: shared blobs are not hashed, so the time is independent of size
-            trust = ("--trust-equal-digests",)
-            repro_runs["repro-trust-big"].append(
-                repro_once(repro, pair.a, pair.a_shared, work, "repro-trust-big", i, *q, extra=trust))
-            repro_runs["repro-trust-small"].append(
-                repro_once(repro, small.a, small.a_shared, work, "repro-trust-small", i, *q, extra=trust))
-            repro_runs["repro-startup"].append(run_measured(repro + ["diff", "--help"], work, f"startup-{i}"))
-    floor = floor_row(floor_results)
-    rows.append(floor)
-    shared_rows: list[Row] = []
-    if repro:
-        rows.append(repro_row("repro diff", repro_runs["repro"], work, "repro"))
-        shared_rows.append(repro_row(f"repro diff, shared layer, {args.size_mb:g} MB",
-                                     repro_runs["repro-shared-big"], work, "repro-shared-big"))
-        shared_rows.append(repro_row(f"repro diff, shared layer, {args.small_mb:g} MB",
-                                     repro_runs["repro-shared-small"], work, "repro-shared-small"))
-        shared_rows.append(repro_row(f"... --trust-equal-digests, {args.size_mb:g} MB",
-                                     repro_runs["repro-trust-big"], work, "repro-trust-big"))
-        shared_rows.append(repro_row(f"... --trust-equal-digests, {args.small_mb:g} MB",
-                                     repro_runs["repro-trust-small"], work, "repro-trust-small"))
-        startup = _row_from_runs("repro diff --help (start-up only)", repro_runs["repro-startup"])
-        startup.found = "interpreter + imports, for scale"
-        shared_rows.append(startup)
-
-    if "diffoci" in args.skip:
-        skipped.append("diffoci (--skip)")
-    elif args.diffoci.exists():
-        results = []
-        for i in range(max(1, args.peer_runs)):
-            busy.append(round(wait_idle(args.wait_idle), 3))
-            print(f"diffoci (others' CPU use {busy[-1]:.0%}) ...", file=sys.stderr, flush=True)
-            results.append(run_diffoci(args.diffoci, pair.a, pair.b, work))
-        results.sort(key=lambda t: t[0].wall or 0)
-        total, only = results[len(results) // 2]
-        total.walls = [t[0].wall for t in results]
-        rows += [total, only]
-    else:
-        skipped.append(f"diffoci (not at {args.diffoci}; run scripts/install-bench-tools.sh)")
-
-    if "diffoscope" in args.skip:
-        skipped.append("diffoscope (--skip)")
-    elif args.diffoscope.exists():
-        busy.append(round(wait_idle(args.wait_idle), 3))
-        print(f"diffoscope (others' CPU use {busy[-1]:.0%}) ...", file=sys.stderr, flush=True)
-        rows.append(run_diffoscope(args.diffoscope, pair.a, pair.b, work, args.diffoscope_timeout, expected))
-    else:
-        skipped.append(f"diffoscope (not at {args.diffoscope}; run scripts/install-bench-tools.sh)")
-
-    print()
-    print_table(rows + shared_rows, floor.wall, mutations)
-    for s in skipped:
-        print(f"skipped: {s}")
-
-    by_tool = {r.tool: r for r in rows}
-    verdict = {}
-    rr = by_tool.get("repro diff")
-    if rr and rr.wall and rr.rc in (0, 1) and rr.paths:
-        verdict["repro_over_floor"] = round(rr.wall / floor.wall, 3)
-        verdict["repro_within_1.3x_floor"] = rr.wall <= 1.3 * floor.wall
-        verdict["repro_cpu_over_floor_cpu"] = round(rr.cpu / floor.cpu, 3)
-        verdict["repro_peak_rss_under_200mb"] = rr.maxrss_mb < 200
-        dt = next((r for r in rows if r.tool.startswith("diffoci")), None)
-        if dt and dt.wall:
-            verdict["repro_faster_than_diffoci"] = rr.wall < dt.wall
-            verdict["diffoci_over_repro"] = round(dt.wall / rr.wall, 2)
-        shared = shared_rows[:4]
-        if shared and all(r.rc in (0, 1) for r in shared):
-            verdict["shared_layer_seconds"] = [round(r.wall, 3) for r in shared]
-            verdict["shared_layer_under_1s"] = all(r.wall < 1.0 for r in shared)
-    print()
-    for k, v in verdict.items():
-        print(f"  {k}: {v}")
-
-    result = {
-        "machine": info,
-        "images": {"dir": str(pair.dir), **p},
-        "small_images": {"dir": str(small.dir), "size_mb": small.params["size_mb"],
-                         "compressed_bytes": small.params["layer_a"]["compressed_bytes"]},
-        "runs": args.runs, "peer_runs": args.peer_runs,
-        "others_cpu_busy_before_each_step": busy, "loadavg_at_end": os.getloadavg(),
-        "rows": [{"tool": r.tool, "wall_s": r.wall, "walls_s": r.walls,
-                  "ratio_to_floor": (r.wall / floor.wall) if r.wall else None, "cpu_s": r.cpu,
-                  "peak_rss_mb": r.maxrss_mb, "exit": r.rc, "timed_out": r.timed_out,
-                  "found": r.found, "paths": r.paths, "expected_found": recall(r, mutations),
-                  "others_cpu_share": r.others, "note": r.note} for r in rows + shared_rows],
-        "skipped": skipped,
-        "verdict": verdict,
-    }
+    busy: list[float] = []
+    results = [bench_shape(shape, pairs[shape], args, repro, out, busy) for shape in shapes]
+    print("Summary")
+    print_summary(results)
+    result = {"machine": info, "runs": args.runs, "peer_runs": args.peer_runs,
+              "others_cpu_busy_before_each_step": busy, "loadavg_at_end": os.getloadavg(), "shapes": results}
     (out / "bench_diff.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out / 'bench_diff.json'}")
     return 0

@@ -100,7 +100,18 @@ def make_limits(opts: dict[str, Any]) -> Any:
 
 
 def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--plain-http, --insecure: how to reach registries (docs/registries.md)."""
+    """--plain-http, --insecure, --registry-timeout, --registry-deadline: how to reach
+    registries and how long to wait for them (docs/registries.md)."""
+    from repro.oci.registry_options import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+
+    f = click.option("--registry-deadline", "registry_deadline", type=click.FloatRange(min=1), default=None,
+                     metavar="SECONDS",
+                     help=f"Registries: everything this command does with them, retries included, must end "
+                          f"within this (default {DEFAULT_DEADLINE:.0f}).")(f)
+    f = click.option("--registry-timeout", "registry_timeout", type=click.FloatRange(min=1), default=None,
+                     metavar="SECONDS",
+                     help=f"Registries: connecting, any silence, and each request's whole answer (a blob: plus its "
+                          f"size at 64 KiB/s) within this (default {DEFAULT_TIMEOUT:.0f}).")(f)
     f = click.option("--insecure", "registry_insecure", is_flag=True,
                      help="Registries: HTTPS without verifying the certificate.")(f)
     return click.option("--plain-http", "plain_http", is_flag=True,
@@ -111,8 +122,10 @@ def make_registry(opts: dict[str, Any]) -> Any:
     """RegistryOptions from --plain-http/--insecure, removing them from `opts`."""
     from repro.oci import RegistryOptions
 
+    timing = {k: v for k, v in (("timeout", opts.pop("registry_timeout", None)),
+                                ("deadline", opts.pop("registry_deadline", None))) if v is not None}
     return RegistryOptions(plain_http=bool(opts.pop("plain_http", False)),
-                           insecure=bool(opts.pop("registry_insecure", False)))
+                           insecure=bool(opts.pop("registry_insecure", False)), **timing)
 
 
 def _set_quiet(ctx: click.Context, param: Any, value: bool) -> None:

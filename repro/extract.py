@@ -48,6 +48,8 @@ def safe_relpath(path: str) -> str:
             continue
         if part == "..":
             part = "%2E%2E"
+        # a NUL (a PAX path record may hold one) cannot be in a file name: %00, as .. is %2E%2E
+        part = part.replace("\0", "%00")
         parts.append(_fit_name(part))
     rel = os.path.join(*parts) if parts else "%2E"
     if len(os.fsencode(rel)) > PATH_BUDGET:

@@ -15,7 +15,7 @@ _TYPE_CHAR = {"file": "-", "dir": "d", "symlink": "l", "hardlink": "h", "char": 
               "whiteout": "w", "opaque": "o"}
 
 
-def inspect_image(img: Image, *, files: bool = False, max_entries: int = 1_000_000) -> dict[str, Any]:
+def inspect_image(img: Image, *, files: bool = False, max_entries: int = 300_000) -> dict[str, Any]:
     doc: dict[str, Any] = {"ref": img.ref, "kind": img.kind, "digest": img.digest,
                            "index": {"annotations": dict(img.index.get("annotations") or {})} if img.index else None,
                            "manifests": []}

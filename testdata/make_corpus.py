@@ -925,6 +925,17 @@ def docker_shared_diff_id_first_tampered(d: Path) -> str:
     return write_built(files, d, "docker-archive")
 
 
+@case("docker-manifest", "a compressed layer file swapped for another valid gzip tar, the archive diffed with "
+      "itself (equal made-up digests used to be trusted)", "diffID mismatch")
+def docker_compressed_layer_swapped(d: Path) -> tuple[str, str]:
+    built = g.build_docker([(good_spec(), ["t:1"])], layout="legacy")[0]
+    files = dict(built.files)
+    first = json.loads(files["manifest.json"])[0]["Layers"][0]
+    files[first] = g.compress(GOOD_TAR, "gzip")
+    ref = write_built(files, d, "docker-archive")
+    return ref, ref  # type: ignore[return-value]
+
+
 # == limits: each safety limit, and its flag, on otherwise valid images ======================
 # The layers must differ from the good image's so that the differ reads them.
 
@@ -1196,6 +1207,144 @@ def verdict_docker_shared_diff_id_intact(d: Path) -> tuple[str, str]:
     return ref, ref
 
 
+# == odd input that once gave exit 2 (#16 item 8) ==========================================
+
+
+@case("odd", "xattr names that are not UTF-8 (and hold ESC), with --report-dir and -o", expect=(1,))
+def odd_non_utf8_xattr_names(d: Path) -> tuple[str, str]:
+    for name, value in (("a", b"1"), ("b", b"2")):
+        pax = pax_record(b"SCHILY.xattr.user.\xff\x1b", value)
+        tar = tar_member(b"PaxHeaders/x", pax, typeflag=b"x") + tar_member(b"f", value) + END
+        g.write_image(raw_layer_image(tar), d / f"{name}.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+@case("odd", "a config label holding a lone surrogate (\\ud800, legal in JSON text)", expect=(1,))
+def odd_lone_surrogate_label(d: Path) -> tuple[str, str]:
+    for name, value in (("a", "x\ud800"), ("b", "y\udfff")):
+        spec = good_spec(labels={"l\ud800": value})
+        spec.config_hook = lambda doc: json.dumps(doc, sort_keys=True).encode()  # ASCII: "\\ud800" escapes
+        g.write_image(spec, d / f"{name}.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+@case("odd", "a PAX path holding a NUL (the file differs, so --report-dir writes it)", expect=(1,))
+def odd_nul_in_pax_path(d: Path) -> tuple[str, str]:
+    for name, value in (("a", b"1"), ("b", b"2")):
+        pax = pax_record(b"path", b"dir/nul\0name")
+        tar = tar_member(b"PaxHeaders/x", pax, typeflag=b"x") + tar_member(b"placeholder", value) + END
+        g.write_image(raw_layer_image(tar), d / f"{name}.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+@case("odd", "a zstd layer that starts with a skippable frame (valid per RFC 8878)", expect=(1,))
+def odd_zstd_skippable_frame_first(d: Path) -> tuple[str, str]:
+    skippable = struct.pack("<II", 0x184D2A50, 6) + b"repro!"
+    for name, value in (("a", b"1"), ("b", b"2")):
+        spec = raw_layer_image(tar_member(b"f", value) + END, compression="zstd")
+        spec.layer_hook = lambda i, blob: skippable + blob
+        g.write_image(spec, d / f"{name}.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+json_config_infinity = case("json", "config holds Infinity (not JSON; a report would not be strict JSON)",
+                            "Infinity is not a JSON number")(
+    lambda d: write_spec(_with_config(lambda doc: canonical(doc).replace(b'"os":"linux"', b'"os":"linux","x":Infinity')), d))
+json_config_huge_float = case("json", "config holds 1e999 (beyond a double)", "number 1e999 is out of range")(
+    lambda d: write_spec(_with_config(lambda doc: canonical(doc).replace(b'"os":"linux"', b'"os":"linux","x":1e999')), d))
+
+
+def _with_config(hook: Callable[[Any], Any]) -> g.ImageSpec:
+    spec = good_spec()
+    spec.config_hook = hook
+    return spec
+
+
+# == memory: tiny inputs that once took gigabytes (#16 item 4) =============================
+# The generators take their scale, so that benchmarks/bench_memory.py can run them at the
+# issue's sizes (and print peak RSS) while the corpus runs them at sizes that keep the
+# suite fast; each pair differs in one file, so the differing layer is read.
+
+
+def many_entries_tar(n: int, tail: bytes = b"0") -> bytes:
+    """An uncompressed layer tar of `n` empty files d/NNNNNN, then one file `last` holding `tail`."""
+    template = bytearray(tar_header(b"x"))
+    parts = []
+    for i in range(n):
+        h = bytearray(template)
+        name = b"d/%07d" % i
+        h[0:100] = name + bytes(100 - len(name))
+        h[148:156] = b" " * 8
+        h[148:156] = b"%06o\0 " % sum(h)
+        parts.append(bytes(h))
+    parts.append(tar_member(b"last", tail))
+    return b"".join(parts) + END
+
+
+def write_many_entries_pair(d: Path, n: int) -> tuple[str, str]:
+    for name, tail in (("a", b"0"), ("b", b"1")):
+        g.write_image(raw_layer_image(many_entries_tar(n, tail), compression="gzip"), d / f"{name}.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+def global_pax_tar(record: int, entries: int, tail: bytes) -> bytes:
+    """One global PAX header with a `record`-byte comment, then `entries` small files."""
+    g_body = pax_record(b"comment", b"c" * record)
+    tar = tar_member(b"PaxHeaders/g", g_body, typeflag=b"g")
+    tar += b"".join(tar_member(b"f%05d" % i, b"x") for i in range(entries))
+    return tar + tar_member(b"last", tail) + END
+
+
+def write_global_pax_pair(d: Path, record: int, entries: int) -> tuple[str, str]:
+    for name, tail in (("a", b"0"), ("b", b"1")):
+        g.write_image(raw_layer_image(global_pax_tar(record, entries, tail)), d / f"{name}.tar")
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+def write_manifest_fan_in_pair(d: Path, size: int, count: int) -> tuple[str, str]:
+    """A nested index listing one `size`-byte manifest (padded with an annotation) `count` times."""
+    refs = []
+    for name, content in (("a", b"box\n"), ("b", b"other\n")):
+        spec = g.vary(good_spec(), 0, "etc/hostname", content=content)
+        spec.annotations = {"org.example.padding": "p" * size}
+        files = dict(g.build_oci(g.IndexSpec([spec])).files)
+        top = json.loads(files["index.json"])["manifests"][0]["digest"]
+        edit_json(files, top, lambda doc: doc.__setitem__("manifests", doc["manifests"] * count))
+        g.write_files(files, d / f"{name}.tar", "oci-archive")
+        refs.append(f"@/{d.name}/{name}.tar")
+    return refs[0], refs[1]
+
+
+def write_big_files_pair(d: Path, count: int, size: int) -> tuple[str, str]:
+    """`count` files of `size` bytes each (zeros, then a differing last byte)."""
+    for name, tail in (("a", b"\0"), ("b", b"\1")):
+        comp = zlib.compressobj(1, zlib.DEFLATED, 31)
+        h, out = hashlib.sha256(), []
+        body = bytes(size - 1) + tail + bytes(-size % 512)
+        for i in range(count):
+            for piece in (tar_header(b"big%04d" % i, size=size), body):
+                h.update(piece)
+                out.append(comp.compress(piece))
+        h.update(END)
+        out.append(comp.compress(END))
+        out.append(comp.flush())
+        write_blob_image(d / f"{name}.tar", b"".join(out), "sha256:" + h.hexdigest())
+    return f"@/{d.name}/a.tar", f"@/{d.name}/b.tar"
+
+
+memory_global_pax = case("memory", "one 1 MiB global PAX record, then 200 entries (a 20 KB layer)", expect=(1,))(
+    lambda d: write_global_pax_pair(d, (1 << 20) - 64, 200))
+memory_global_pax_over_go_limit = case(
+    "memory", "one 8 MiB global PAX record, then 200 entries: refused, as Go's archive/tar refuses it",
+    "implausibly large g header")(lambda d: write_global_pax_pair(d, 8 << 20, 200))
+memory_manifest_fan_in = case("memory", "one 1 MiB manifest listed 1000 times in an index", expect=(1,))(
+    lambda d: write_manifest_fan_in_pair(d, 1 << 20, 1000))
+memory_big_differing_files = case("memory", "24 differing 4 MiB files (the benchmark runs 120)", expect=(1,))(
+    lambda d: write_big_files_pair(d, 24, 4 << 20))
+memory_many_entries = case("memory", "20,000 entries in one layer (the benchmark runs 400,000)", expect=(1,))(
+    lambda d: write_many_entries_pair(d, 20_000))
+
+
 # -- big layers ------------------------------------------------------------------------------
 
 
@@ -1294,9 +1443,9 @@ def main(argv: list[str]) -> int:
         size = int(argv[2]) << 20 if len(argv) == 3 else 1 << 30
         print("\n".join(write_big_pair(argv[1], size)))
         return 0
-    if len(argv) != 1:
+    if len(argv) != 1 or argv[0].startswith("-"):  # `--help` is not a directory to fill
         print(__doc__.split("\n\n")[2], file=sys.stderr)
-        return 2
+        return 0 if argv[:1] in (["--help"], ["-h"]) else 2
     cases = generate(argv[0])
     print(f"{len(cases)} cases in {argv[0]} (see cases.json)")
     return 0

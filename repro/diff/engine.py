@@ -23,6 +23,7 @@ from repro.diff.documents import (IndexView, compare_annotations, compare_config
 from repro.diff.entries import Key, compare_entries, keyed, order_difference
 from repro.diff.filesystem import MergedFS
 from repro.diff.finding import Finding
+from repro.diff.lockstep import index_pair
 from repro.diff.policy import Policy
 from repro.errors import InputError
 from repro.oci.layer_index import iter_entries
@@ -75,7 +76,7 @@ class DiffOptions:
     platform: Platform | None = None
     policy: Policy = Policy()
     capture_limit: int = CAPTURE_LIMIT
-    max_entries: int = 1_000_000  # per layer (Limits.max_entries_per_layer)
+    max_entries: int = 300_000  # per layer (Limits.max_entries_per_layer)
     # Hash the layer blobs the comparison did not need to read (equal digests): a verdict
     # is then only ever given on checked bytes. Off (--trust-equal-digests), identical
     # images compare in constant time whatever their size, and a corrupted copy of a
@@ -99,7 +100,7 @@ class ContentStore:
     """
 
     def __init__(self, images: tuple[Image, Image], capture_limit: int, budget: int = CAPTURE_BUDGET,
-                 max_entries: int = 1_000_000):
+                 max_entries: int = 300_000):
         self._images = images
         self._limit = capture_limit
         self._max_entries = max_entries
@@ -115,11 +116,13 @@ class ContentStore:
         k = (lkey, key)
         other = 1 - side
         with self._lock:
-            self._digests[side][k] = digest
             if data is None:
                 self._too_big[side].add(k)
-            od = self._digests[other].get(k, _UNSEEN)
+            # a digest waits only until the other side shows the same key: memory holds
+            # the keys one reader is ahead by, not every file of both layers
+            od = self._digests[other].pop(k, _UNSEEN)
             if od is _UNSEEN:
+                self._digests[side][k] = digest
                 if data is not None and self._used + len(data) <= self._budget:
                     self._kept[side][k] = data
                     self._used += len(data)
@@ -147,12 +150,19 @@ class ContentStore:
         try:
             with image.open_layer(layer) as stream:
                 for e, d in _keyed_stream(iter_entries(stream, capture_limit=self._limit, max_entries=self._max_entries)):
-                    ek = (lkey, e[0])
-                    if d is not None and ek not in self._kept[side] and self._used + len(d) <= self._budget:
-                        self._kept[side][ek] = d
-                        self._used += len(d)
-                    if d is not None:  # occurrence -1: the last write of a path (merged views)
-                        self._kept[side][(lkey, (e[0][0], -1))] = d
+                    if d is None:
+                        continue
+                    # occurrence -1: the last write of a path (merged views); every key
+                    # counts against the budget (these once bypassed it: 120 differing
+                    # 4 MiB files held 1 GB)
+                    for ek in ((lkey, e[0]), (lkey, (e[0][0], -1))):
+                        old = self._kept[side].get(ek)
+                        if ek[1][1] != -1 and old is not None:
+                            continue
+                        grow = len(d) - (len(old) if old is not None else 0)
+                        if self._used + grow <= self._budget:
+                            self._kept[side][ek] = d
+                            self._used += grow
         except Exception:  # a look-up for explanation never fails the comparison
             return None
         return self._kept[side].get(k)
@@ -220,7 +230,9 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
     want = str(options.platform) if options.platform is not None else None
     if a.index is not None and b.index is not None:
         for plat, fld, va, vb, det in compare_indexes(_index_view(a), _index_view(b), want):
-            findings.append(Finding("index", fld, platform=plat, a=va, b=vb, detail=det))
+            # above the manifests: reported with the index (the platform's own section may
+            # well say "identical"), the entry's platform kept in the detail
+            findings.append(Finding("index", fld, a=va, b=vb, detail={**det, **({"platform": plat} if plat else {})}))
     elif (a.index is None) != (b.index is None) and want is None:
         # What a push with attestations makes of one image is an index around the image
         # manifest and its attestations: the attestations' presence findings say it all.
@@ -401,7 +413,7 @@ def _compare_layer(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, plat: str, 
                        detail=detail)
 
     out.extend(compare_entries(ka, kb, make_file))
-    order = order_difference(list(ka), list(kb))
+    order = order_difference(ka, kb)
     if order is not None:
         out.append(layer_finding("order", order["path_a"], order["path_b"], **order))
     if len(out) == before:
@@ -414,34 +426,16 @@ def _compare_layer(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, plat: str, 
 
 def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, options: DiffOptions,
                 contents: ContentStore) -> tuple[list[Entry], list[Entry]]:
-    cancel = threading.Event()
-
-    def run(side: int, image: Image, layer: LayerRef) -> list[Entry]:
-        entries: list[Entry] = []
-        report = options.on_entries
-        reported = 0
-        with image.open_layer(layer) as stream:
-            for (key, e), data in _keyed_stream(iter_entries(stream, capture_limit=options.capture_limit,
-                                                                   max_entries=options.max_entries)):
-                if cancel.is_set():
-                    break
-                entries.append(e)
-                if e.type == "file":
-                    contents.offer(side, lkey, key, e.digest, data)
-                if report is not None and len(entries) - reported >= 512:  # cheap: a hook call per 512 entries
-                    report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
-                    reported = len(entries)
-        if report is not None and len(entries) > reported:
-            report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
-        return entries
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        fa = pool.submit(run, 0, ia, la)
-        fb = pool.submit(run, 1, ib, lb)
-        try:
-            return fa.result(), fb.result()
-        finally:
-            cancel.set()
+    """Both layers read at once and compared in step (repro/diff/lockstep.py); the small
+    files that differ are offered to the content store for the explainer."""
+    pair = index_pair(lambda: ia.open_layer(la), lambda: ib.open_layer(lb), capture_limit=options.capture_limit,
+                      max_entries=options.max_entries, on_entries=options.on_entries)
+    for key, data in pair.contents.items():
+        for side, (entries, i) in enumerate(zip((pair.entries_a, pair.entries_b), pair.positions[key])):
+            # bytes left out for the budget (not for size) are fetched again if asked for
+            if data[side] is not None or entries[i].size > options.capture_limit:
+                contents.offer(side, lkey, key, entries[i].digest, data[side])
+    return pair.entries_a, pair.entries_b
 
 
 def _merged(image: Image, m: ManifestImage, max_entries: int) -> MergedFS:

@@ -7,6 +7,7 @@ write), so duplicate entries are compared rather than hidden.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from repro.diff.finding import Finding
@@ -30,8 +31,20 @@ def _mode(m: int) -> str:
     return f"{m:04o}"
 
 
+# A value kept in a finding is shown, not stored: past this, its size and digest stand in
+# for it (a 1 MiB PAX record on 200 differing entries must not make a 400 MB report).
+MAX_SHOWN = 4096
+
+
+def _shown(v: str | bytes) -> str:
+    if len(v) <= MAX_SHOWN:
+        return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
+    data = v if isinstance(v, bytes) else v.encode("utf-8", "surrogateescape")
+    return f"<{len(data)} bytes, sha256:{hashlib.sha256(data).hexdigest()}>"
+
+
 def _xattrs(x: Mapping[str, bytes]) -> dict[str, str]:
-    return {k: v.decode("utf-8", "backslashreplace") for k, v in sorted(x.items())}
+    return {k: _shown(v) for k, v in sorted(x.items())}
 
 
 def _changed_keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
@@ -53,14 +66,15 @@ def compare_entry(ea: Entry, eb: Entry, make: Callable[..., Finding]) -> list[Fi
     if ea.mtime != eb.mtime:
         out.append(make("mtime", ea.mtime, eb.mtime))
     if ea.linkname != eb.linkname:
-        out.append(make("linkname", ea.linkname, eb.linkname, type=ea.type))
+        out.append(make("linkname", _shown(ea.linkname), _shown(eb.linkname), type=ea.type))
     if (ea.devmajor, ea.devminor) != (eb.devmajor, eb.devminor):
         out.append(make("devices", f"{ea.devmajor},{ea.devminor}", f"{eb.devmajor},{eb.devminor}"))
     if ea.xattrs != eb.xattrs:
         xa, xb = _xattrs(ea.xattrs), _xattrs(eb.xattrs)
         out.append(make("xattrs", xa, xb, keys=_changed_keys(xa, xb)))
     if ea.pax != eb.pax:
-        out.append(make("pax", dict(ea.pax), dict(eb.pax), keys=_changed_keys(ea.pax, eb.pax)))
+        out.append(make("pax", {k: _shown(v) for k, v in ea.pax.items()}, {k: _shown(v) for k, v in eb.pax.items()},
+                        keys=_changed_keys(ea.pax, eb.pax)))
     if ea.digest != eb.digest:
         out.append(make("content", ea.digest, eb.digest, size_a=ea.size, size_b=eb.size))
     elif ea.size != eb.size:  # only reachable for non-regular entries (hardlinks with a size)
@@ -101,15 +115,19 @@ def compare_entries(
     return out
 
 
-def order_difference(a: Sequence[Key], b: Sequence[Key]) -> dict[str, Any] | None:
-    """If the keys both sides share appear in a different order, describe the first divergence."""
-    in_b = set(b)
-    in_a = set(a)
-    ca = [k for k in a if k in in_b]
-    cb = [k for k in b if k in in_a]
+def order_difference(a: Iterable[Key], b: Iterable[Key]) -> dict[str, Any] | None:
+    """If the keys both sides share appear in a different order, describe the first divergence.
+
+    Streams over the keys (a million-entry layer is compared without copies of them);
+    lists are looked up through sets, mappings (keyed() dicts) directly."""
+    in_a = a if isinstance(a, (Mapping, set, frozenset)) else set(a)
+    in_b = b if isinstance(b, (Mapping, set, frozenset)) else set(b)
+    ca = (k for k in a if k in in_b)
+    cb = (k for k in b if k in in_a)
     for i, (x, y) in enumerate(zip(ca, cb)):
         if x != y:
-            return {"position": i, "path_a": x[0], "path_b": y[0], "entries": len(ca)}
+            return {"position": i, "path_a": x[0], "path_b": y[0],
+                    "entries": sum(1 for k in a if k in in_b)}
     return None
 
 

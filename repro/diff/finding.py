@@ -58,6 +58,11 @@ class Finding:
 def jsonable(obj: Any) -> Any:
     """JSON-ready and encodable: keys and strings printable, bytes decoded with escapes, and
     a non-finite float (which strict JSON cannot spell) as its name."""
+    kind = type(obj)
+    if kind is str:  # the common leaves first: isinstance against the Mapping ABC is slow
+        return printable(obj)
+    if kind is int or kind is bool or obj is None:
+        return obj
     if isinstance(obj, Mapping):
         return {printable(str(k)): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -76,6 +81,8 @@ def printable(s: str) -> str:
     (kept as surrogate escapes, U+DC80-U+DCFF): they become `\\xNN`. Any other lone
     surrogate (JSON can spell one, `"\\ud800"`) becomes `\\ud800`. Everything else is kept:
     escaping control characters is each renderer's job (repro/report/escape.py)."""
+    if s.isascii():  # O(1) for CPython's compact strings
+        return s
     try:
         s.encode("utf-8")
         return s

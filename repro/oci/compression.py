@@ -72,6 +72,8 @@ def sniff(head: bytes) -> str:
         return "gzip"
     if head.startswith(ZSTD_MAGIC):
         return "zstd"
+    if len(head) >= 4 and int.from_bytes(head[:4], "little") in _SKIPPABLE:
+        return "zstd"  # a skippable frame first (RFC 8878 §3.1.2): valid zstd, as the tracker knows
     return "none"
 
 

@@ -36,6 +36,10 @@ class DockerBlobs:
         self.tar = tar
         self.files: dict[str, str] = {}  # digest -> member name
         self.memory: dict[str, bytes] = {}
+        # Compressed layers: their digest is what the archive's bytes hash to (or claim to,
+        # by name), anchored to nothing; only the config's diffID is. Checking such a blob
+        # means decompressing it (SourceImage.verify_blob), whatever the other side holds.
+        self.unanchored: set[str] = set()
 
     def size(self, digest: str) -> int | None:
         if digest in self.memory:
@@ -157,6 +161,8 @@ def open_docker_archive(ref: Reference, tar: TarIndex, limits: Limits, verify_al
                         raise IntegrityError(f"{label}: layer file {member} does not hash to {digest}, "
                                              f"the diffID it is listed under")
             blobs.files[digest] = name
+            if compression != "none":
+                blobs.unanchored.add(digest)
             layers.append({"mediaType": _LAYER_TYPES[compression], "size": tar.members[name].size, "digest": digest})
 
         manifest = {

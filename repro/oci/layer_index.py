@@ -5,20 +5,30 @@ Our own header parser rather than tarfile's stream mode, because:
     member (TarFile.next() only raises at offset 0); a verifier must call that out;
   * we need PAX values exactly as recorded (mtime sub-second digits, binary xattrs),
     where tarfile converts mtime to float;
-  * it reads in 1 MiB chunks and hashes file data through memoryviews, no copies
-    (tarfile's stream mode reads in 10 KiB records).
+  * images hold tens of thousands of small files, so the cost per entry matters: the
+    parser works on the 1 MiB chunks the (verifying, decompressing) stream hands out,
+    unpacks a header with one struct call, and passes file data on as memoryviews of
+    those chunks, never copied (tarfile reads 10 KiB records and builds a TarInfo).
 It handles what layer writers emit: ustar/POSIX, PAX ('x' and global 'g' headers), GNU
 long names ('L'/'K'), GNU and base-256 numbers. GNU sparse and other exotic types are
 a FormatError rather than a silent misreading.
+
+`TarCursor` is the parser; `iter_entries` hashes every regular file with it (inspect,
+extract, merged filesystems), and repro/diff/lockstep.py walks two cursors side by side.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
-import posixpath
+import queue
 import re
+import sys
+import struct
+import threading
+import zlib
 from types import MappingProxyType
 from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import unquote_to_bytes
@@ -29,73 +39,46 @@ from repro.oci.verify import BlobIntegrityError
 
 CHUNK = 1 << 20
 BLOCK = 512
-MAX_META = 16 << 20  # PAX and GNU long-name headers: far above any real use
-DEFAULT_MAX_ENTRIES = 1_000_000
+# PAX and GNU long-name headers: as Go's archive/tar (maxSpecialFileSize), which is what
+# containerd and BuildKit unpack layers with: a larger one is not an image anyone can run
+MAX_META = 1 << 20
+DEFAULT_MAX_ENTRIES = 300_000  # Limits.max_entries_per_layer
 
 _TYPES = {
     b"0": "file", b"\0": "file", b"7": "file", b"1": "hardlink", b"2": "symlink",
     b"3": "char", b"4": "block", b"5": "dir", b"6": "fifo",
 }  # fmt: skip
-_HAS_DATA = {"file"}  # as Go's archive/tar: link/dir/device/fifo headers carry no data
+_META_TYPES = (b"x", b"g", b"L", b"K")
 _BROKEN_OUT = {"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "hdrcharset"}
 _EMPTY: MappingProxyType = MappingProxyType({})  # shared by the many entries without records
+_UNDECODED = object()
+_MODES = tuple(range(0o10000))  # shared int objects for every permission mode
+_EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()  # one string for every empty file
 _MTIME = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
+# name mode uid gid size mtime chksum typeflag linkname magic+version uname gname devmajor devminor prefix
+_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s")
+_ZERO_BLOCK = bytes(BLOCK)
+_NUL_TO_SPACE = bytes.maketrans(b"\0", b" ")  # int() takes "0000644 " but not "0000644\0"
+
+ContentSink = Callable[[str, int], "Callable[[memoryview], None] | None"]
 
 
-class _Reader:
-    """Buffered reader over the (verifying, decompressing) layer stream."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._buf = memoryview(b"")
-        self.offset = 0  # bytes consumed, for messages
-
-    def _fill(self) -> bool:
-        data = self._stream.read(CHUNK)
-        if not data:
-            return False
-        self._buf = memoryview(bytes(self._buf) + data) if self._buf else memoryview(data)
-        return True
-
-    def take(self, n: int) -> bytes:
-        """Exactly n bytes, or fewer at EOF."""
-        while len(self._buf) < n and self._fill():
-            pass
-        out = bytes(self._buf[:n])
-        self._buf = self._buf[n:]
-        self.offset += len(out)
-        return out
-
-    def feed(self, n: int, sink) -> int:  # type: ignore[no-untyped-def]
-        """Pass the next n bytes to sink(memoryview) without copying; bytes actually passed."""
-        done = 0
-        while done < n:
-            if not self._buf and not self._fill():
-                break
-            piece = self._buf[: n - done]
-            sink(piece)
-            self._buf = self._buf[len(piece) :]
-            done += len(piece)
-        self.offset += done
-        return done
-
-    def drain(self) -> None:
-        self._buf = memoryview(b"")
-        while self._stream.read(CHUNK):
-            pass
-
-
-def _number(field: bytes, name: str, where: str) -> int:
+def _number(field: bytes, name: str, position: int) -> int:
     if field and field[0] & 0x80:  # base-256 (GNU): big-endian, 0xff prefix = negative
         value = int.from_bytes(field[1:], "big")
         return value - (1 << (8 * len(field) - 8)) if field[0] == 0xFF else value
-    text = field.split(b"\0", 1)[0].strip(b" ")
-    if not text:
-        return 0
+    text = field.split(b"\0", 1)[0]
     try:
         return int(text, 8)
     except ValueError:
-        raise FormatError(f"{where}: invalid {name} field {field!r}") from None
+        if not text.strip(b" "):
+            return 0
+        raise FormatError(f"layer tar entry {position}: invalid {name} field {field!r}") from None
+
+
+# The fast number read, inlined where it runs per entry: int(field.translate(_NUL_TO_SPACE), 8)
+# takes the common "0000644\0" and raises ValueError for anything else; then _number
+# (base-256, empty and NUL-cut fields) decides.
 
 
 def _string(field: bytes) -> bytes:
@@ -106,8 +89,23 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+_NAMES: dict[bytes, str] = {}  # uname/gname fields: a handful of values over a whole layer
+
+
+def _name(field: bytes) -> str:
+    """A uname/gname header field (or PAX value) as text, decoded once per value."""
+    text = _NAMES.get(field)
+    if text is None:
+        text = _decode(_string(field))
+        if len(_NAMES) < 4096:
+            _NAMES[field] = text
+    return text
+
+
 def normalise_path(name: str) -> str:
     """No leading `/` or `./`, no trailing `/`, no empty or `.` components; root is `.`."""
+    if name and name[0] not in "/." and "//" not in name and "/./" not in name and not name.endswith("/."):
+        return name.rstrip("/")  # the common case, already clean but for a directory's `/`
     parts = [p for p in name.split("/") if p not in ("", ".")]
     return "/".join(parts) or "."
 
@@ -157,226 +155,491 @@ def _xattr(key: str, value: bytes, where: str) -> tuple[str, bytes] | None:
     return None
 
 
-def _checksum_ok(header: bytes) -> bool:
-    stored = _string(header[148:156]).strip(b" ")
+def _checksum_ok(block: Any, stored: bytes) -> bool:
+    """`block`: the 512 header bytes (bytes or memoryview); `stored`: its checksum field."""
     try:
-        want = int(stored, 8)
+        want = int(stored.translate(_NUL_TO_SPACE), 8)  # the fast number read (see above)
     except ValueError:
-        return False
-    unsigned = sum(header) - sum(header[148:156]) + 8 * 32  # the field counts as spaces
+        try:
+            want = int(_string(stored).strip(b" "), 8)
+        except ValueError:
+            return False
+    # sum() of 512 ints is the slowest step of a header; adler32's low half is 1 + the
+    # byte sum mod 65521, exact for 256 bytes (at most 65280), so two halves give the sum
+    view = memoryview(block)
+    total = (zlib.adler32(view[:256]) & 0xFFFF) + (zlib.adler32(view[256:]) & 0xFFFF) - 2
+    unsigned = total - sum(stored) + 8 * 32  # the field counts as spaces
     if want == unsigned:
         return True
     # some old writers summed signed chars
-    return want == unsigned - 2 * sum(b for b in header[:148] + header[156:] if b > 127)
+    raw = bytes(block)
+    return want == unsigned - 2 * sum(b for b in raw[:148] + raw[156:] if b > 127)
 
 
-ContentSink = Callable[[str, int], "Callable[[memoryview], None] | None"]
+_new_entry = object.__new__
+
+
+class _EntrySlots:
+    """Entry's slot layout without its frozen __setattr__: filled by plain attribute
+    stores, then turned into an Entry (`__class__` assignment between identical layouts)."""
+
+    __slots__ = Entry.__slots__
+
+
+def _filler() -> Callable[[dict[str, Any]], Entry]:
+    stores = "\n".join(f"    e.{name} = fields[{name!r}]" for name in Entry.__slots__)
+    code = f"def make_entry(fields):\n    e = new(slots)\n{stores}\n    e.__class__ = entry\n    return e\n"
+    namespace: dict[str, Any] = {"new": _new_entry, "slots": _EntrySlots, "entry": Entry}
+    exec(code, namespace)  # noqa: S102 - our own field names, generated once
+    return namespace["make_entry"]
+
+
+# Entry(**fields), for a dict holding every field. The generated __init__ of a frozen
+# dataclass sets each field through object.__setattr__, a quarter of the cost of an entry
+# on a layer of small files; plain slot stores cost a fraction of that, and a slotted
+# Entry is half the memory of one with an instance dict (a layer may hold a million).
+make_entry = _filler()
+
+
+class TarCursor:
+    """Walks one layer tar, header by header, over chunks from `read()` (b"" at EOF).
+
+    `next()` returns an entry's fields (every Entry field but `digest`) and how many
+    data bytes follow; the caller then takes them with `data()` (as memoryviews of the
+    chunks, padding skipped) or `skip()`, before the next `next()`. At the end of the
+    archive the rest of the stream is read, so a verifying stream checks every byte.
+    """
+
+    def __init__(self, read: Callable[[], bytes], max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self._read = read
+        self._chunk = b""
+        self._view = memoryview(b"")
+        self._pos = 0
+        self._base = 0  # stream offset of the current chunk
+        self._max = max_entries
+        self._global_pax: dict[str, bytes] = {}
+        # id(global record value) -> (value, its decoded form): a global header's records
+        # apply to every later entry, so each is decoded once and shared (an 8 MiB global
+        # record and 200 entries once cost 200 copies)
+        self._shared: dict[int, tuple[bytes, Any]] = {}
+        self._path = ""
+        self.position = 0  # entries returned so far
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream consumed, for messages."""
+        return self._base + self._pos
+
+    def _advance(self) -> bool:
+        data = self._read()
+        if not data:
+            return False
+        self._base += len(self._chunk)
+        self._chunk, self._view, self._pos = data, memoryview(data), 0
+        return True
+
+    def _block(self) -> tuple[bytes, int]:
+        """The next 512 bytes as (buffer, offset in it); shorter at EOF."""
+        pos, chunk = self._pos, self._chunk
+        if len(chunk) - pos >= BLOCK:
+            self._pos = pos + BLOCK
+            return chunk, pos
+        return self._take(BLOCK), 0
+
+    def _take(self, n: int) -> bytes:
+        """The next n bytes as one bytes object (fewer at EOF); for headers and records."""
+        parts = []
+        need = n
+        while need:
+            avail = len(self._chunk) - self._pos
+            if not avail:
+                if not self._advance():
+                    break
+                continue
+            k = min(avail, need)
+            parts.append(self._chunk[self._pos : self._pos + k])
+            self._pos += k
+            need -= k
+        return b"".join(parts)
+
+    def data(self, n: int) -> list[memoryview]:
+        """The n data bytes of the current entry, as memoryviews of the stream's chunks,
+        and the padding after them skipped. Holds them all: for large files, iter_data."""
+        pos, chunk = self._pos, self._chunk
+        if len(chunk) - pos >= n + (-n % BLOCK):
+            self._pos = pos + n + (-n % BLOCK)
+            return [self._view[pos : pos + n]] if n else []
+        pieces: list[memoryview] = []
+        need = n
+        while need:
+            avail = len(self._chunk) - self._pos
+            if not avail:
+                if not self._advance():
+                    raise FormatError(f"layer tar truncated in {self._path} (entry {self.position - 1})")
+                continue
+            k = min(avail, need)
+            pieces.append(self._view[self._pos : self._pos + k])
+            self._pos += k
+            need -= k
+        self._skip_padding(n)
+        return pieces
+
+    def span(self, n: int) -> tuple[bytes, int] | None:
+        """(chunk, start) when the n data bytes of the current entry and their padding lie
+        in the current chunk (then consumed), else None (use data or iter_data): lets a
+        caller compare two files with bytes.startswith, without copying either."""
+        pos = self._pos
+        if len(self._chunk) - pos >= n + (-n % BLOCK):
+            self._pos = pos + n + (-n % BLOCK)
+            return self._chunk, pos
+        return None
+
+    def iter_spans(self, n: int) -> Iterator[tuple[bytes, int, int]]:
+        """The n data bytes of the current entry as (chunk, start, length) pieces, for
+        files too large to hold (run it to its end: the padding is skipped there)."""
+        need = n
+        while need:
+            avail = len(self._chunk) - self._pos
+            if not avail:
+                if not self._advance():
+                    raise FormatError(f"layer tar truncated in {self._path} (entry {self.position - 1})")
+                continue
+            k = min(avail, need)
+            start = self._pos
+            self._pos += k
+            need -= k
+            yield self._chunk, start, k
+        self._skip_padding(n)
+
+    def iter_data(self, n: int) -> Iterator[memoryview]:
+        """iter_spans as memoryviews."""
+        for chunk, start, k in self.iter_spans(n):
+            yield memoryview(chunk)[start : start + k]
+
+    def skip(self, n: int) -> None:
+        """Pass over the n data bytes of the current entry and their padding."""
+        need = n
+        while need:
+            avail = len(self._chunk) - self._pos
+            if not avail:
+                if not self._advance():
+                    raise FormatError(f"layer tar truncated in {self._path} (entry {self.position - 1})")
+                continue
+            k = min(avail, need)
+            self._pos += k
+            need -= k
+        self._skip_padding(n)
+
+    def _skip_padding(self, n: int) -> None:
+        pad = -n % BLOCK
+        if pad and len(self._take(pad)) < pad:
+            raise FormatError(f"layer tar truncated in {self._path} (entry {self.position - 1})")
+
+    def drain(self) -> None:
+        """Read the stream to its end (a verifying stream checks its digest there)."""
+        self._pos = len(self._chunk)
+        while self._advance():
+            self._pos = len(self._chunk)
+
+    def next(self) -> tuple[dict[str, Any], int] | None:
+        """The next entry's fields and data size; None after the end-of-archive marker."""
+        pax: dict[str, bytes] = {}
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        while True:
+            buf, at = self._block()
+            if len(buf) - at < BLOCK:
+                if len(buf) == 0 and self.position == 0 and self.offset == 0:
+                    raise FormatError("layer tar truncated: empty stream")
+                raise FormatError(f"layer tar truncated: no end-of-archive marker after entry {self.position}")
+            header = _HEADER.unpack_from(buf, at)
+            size, chksum, typeflag = header[4], header[6], header[7]
+            block = memoryview(buf)[at : at + BLOCK]
+            if not _checksum_ok(block, chksum):
+                if block == _ZERO_BLOCK:
+                    # end of archive: POSIX wants two zero blocks; a lone one at EOF is tolerated (as GNU tar)
+                    self.drain()
+                    return None
+                raise FormatError(f"layer tar entry {self.position}: bad header checksum at byte {self.offset - BLOCK}")
+            try:
+                data_size = int(size.translate(_NUL_TO_SPACE), 8)  # the fast number read
+            except ValueError:
+                data_size = _number(size, "size", self.position)
+            if data_size < 0:
+                raise FormatError(f"layer tar entry {self.position}: negative size")
+            if typeflag in _META_TYPES:  # metadata for the next entry
+                where = f"layer tar entry {self.position}"
+                if data_size > MAX_META:
+                    raise FormatError(f"{where}: implausibly large {typeflag.decode()} header ({data_size} bytes)")
+                data = self._take(data_size)
+                pad = -data_size % BLOCK
+                if len(data) < data_size or len(self._take(pad)) < pad:
+                    raise FormatError(f"layer tar truncated in entry {self.position}")
+                if typeflag == b"x":
+                    pax.update(_parse_pax(data, where))
+                elif typeflag == b"g":
+                    self._global_pax.update(_parse_pax(data, where))
+                    self._shared = {id(v): (v, _UNDECODED) for v in self._global_pax.values()}
+                elif typeflag == b"L":
+                    long_name = _string(data)
+                else:
+                    long_link = _string(data)
+                continue
+            kind = _TYPES.get(typeflag)
+            if kind is None:
+                raise FormatError(f"layer tar entry {self.position}: unsupported tar entry type {typeflag!r}")
+            position = self.position
+            self.position += 1
+            if self.position > self._max:
+                raise LimitError(
+                    f"layer has more than {self._max} entries: exceeds max_entries_per_layer; "
+                    f"raise with --max-entries-per-layer"
+                )
+            records = {**self._global_pax, **pax} if (pax or self._global_pax) else None
+            fields = self._fields(kind, header, data_size, typeflag, records, long_name, long_link, position)
+            self._path = fields["path"]
+            return fields, (fields["size"] if fields["type"] in ("file", "whiteout", "opaque") else 0)
+
+    def _fields(self, kind: str, header: tuple[bytes, ...], size: int, typeflag: bytes,
+                records: dict[str, bytes] | None, long_name: bytes | None, long_link: bytes | None,
+                position: int) -> dict[str, Any]:
+        """Entry fields for one header (the _HEADER fields), PAX and GNU records applied."""
+        (name, mode, uid, gid, _, mtime, _, _, linkname, magic, uname, gname, devmajor, devminor,
+         prefix) = header
+        name = _string(name)
+        if magic[:6] == b"ustar\0" and prefix[0]:  # POSIX ustar: a prefix field extends the name
+            name = _string(prefix) + b"/" + name
+        if long_name is not None:
+            name = long_name
+        link = long_link  # None: the header's own linkname field, read below if needed
+        xattrs: Any = _EMPTY
+        pax: Any = _EMPTY
+        if records:
+            where = f"layer tar entry {position}"
+            name = records.get("path", name)
+            link = records.get("linkpath", link)
+
+            def num(key: str, field: bytes) -> int:
+                if key in records:  # type: ignore[operator]
+                    try:
+                        return int(records[key])  # type: ignore[index]
+                    except ValueError:
+                        raise FormatError(f"{where}: invalid PAX {key} {records[key][:40]!r}") from None  # type: ignore[index]
+                return _number(field, key, position)
+
+            if "size" in records:
+                size = num("size", b"")
+            uid_n, gid_n = num("uid", uid), num("gid", gid)
+            uname_s = _decode(records["uname"]) if "uname" in records else _name(uname)
+            gname_s = _decode(records["gname"]) if "gname" in records else _name(gname)
+            mtime_s = (_mtime_text(_decode(records["mtime"]), where) if "mtime" in records
+                       else str(_number(mtime, "mtime", position)))
+            found_x: dict[str, bytes] = {}
+            found_p: dict[str, str] = {}
+            shared = self._shared
+            for key, value in records.items():
+                cached = shared.get(id(value))
+                if cached is not None and cached[0] is value and cached[1] is not _UNDECODED:
+                    decoded = cached[1]
+                else:
+                    decoded = _xattr(key, value, where)
+                    if decoded is None and key not in _BROKEN_OUT:
+                        decoded = _decode(value)
+                    if cached is not None and cached[0] is value:  # a global record's value
+                        shared[id(value)] = (value, decoded)
+                if isinstance(decoded, tuple):
+                    found_x[decoded[0]] = decoded[1]
+                elif decoded is not None and key not in _BROKEN_OUT:
+                    found_p[key] = decoded
+            if found_x:
+                xattrs = MappingProxyType(dict(sorted(found_x.items())))
+            if found_p:
+                pax = MappingProxyType(dict(sorted(found_p.items())))
+        else:
+            uname_s, gname_s = _name(uname), _name(gname)
+            try:
+                t = _NUL_TO_SPACE  # the fast number read, inlined: a call costs as much
+                uid_n, gid_n, mtime_s = int(uid.translate(t), 8), int(gid.translate(t), 8), str(int(mtime.translate(t), 8))
+            except ValueError:
+                uid_n, gid_n = _number(uid, "uid", position), _number(gid, "gid", position)
+                mtime_s = str(_number(mtime, "mtime", position))
+        if size < 0:
+            raise FormatError(f"layer tar entry {position}: negative size")
+        if kind == "file" and typeflag == b"\0" and name.endswith(b"/"):
+            kind = "dir"  # pre-POSIX tars mark directories as regular files whose name ends in `/`
+        path = normalise_path(_decode(name))
+        if kind == "file" and ".wh." in path:
+            base = path.rsplit("/", 1)[-1]
+            if base == ".wh..wh..opq":
+                kind = "opaque"
+            elif base.startswith(".wh."):
+                kind = "whiteout"
+        if kind in ("hardlink", "symlink") and link is None:
+            link = _string(linkname)
+        if kind == "hardlink":
+            linkname_s = normalise_path(_decode(link))  # names an entry of this archive
+        elif kind == "symlink":
+            linkname_s = _decode(link)  # symlink targets stay verbatim
+        else:
+            linkname_s = ""
+        devmajor_n = devminor_n = 0
+        if kind in ("char", "block"):
+            devmajor_n, devminor_n = _number(devmajor, "devmajor", position), _number(devminor, "devminor", position)
+        try:
+            mode_n = int(mode.translate(_NUL_TO_SPACE), 8) & 0o7777  # the fast number read
+        except ValueError:
+            mode_n = _number(mode, "mode", position) & 0o7777
+        return {
+            "path": path, "type": kind, "mode": _MODES[mode_n],
+            "uid": uid_n, "gid": gid_n, "uname": uname_s, "gname": gname_s, "size": size,
+            # one object per distinct value: a layer's entries mostly share one mtime
+            "mtime": sys.intern(mtime_s), "linkname": linkname_s, "devmajor": devmajor_n, "devminor": devminor_n,
+            "xattrs": xattrs, "pax": pax, "digest": None, "position": position,
+        }
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Raise what goes wrong while reading as one-line repro errors (see `translate`)."""
+        try:
+            yield
+        except Exception as e:
+            translated = self.translate(e)
+            if translated is e:
+                raise
+            raise translated from (e if isinstance(translated, BlobIntegrityError) else None)
+
+    def translate(self, e: Exception) -> Exception:
+        """The error to report for `e`, raised while reading this stream: a corrupt tar in
+        a tampered layer is reported as the tampering (the verifying stream raises
+        BlobIntegrityError at EOF) rather than its symptom; OS and decoding errors become
+        FormatErrors."""
+        if isinstance(e, FormatError):
+            return self._integrity_error() or e
+        if isinstance(e, ReproError):
+            return e
+        if isinstance(e, OSError):
+            return FormatError(f"layer tar: read failed at byte {self.offset}: {e.strerror or e}")
+        if isinstance(e, (ValueError, UnicodeError, EOFError, struct.error)):
+            return FormatError(f"layer tar: unreadable at byte {self.offset}: {e}")
+        return e
+
+    def _integrity_error(self) -> BlobIntegrityError | None:
+        try:
+            self.drain()
+        except BlobIntegrityError as e:
+            return e
+        except (ReproError, OSError, ValueError, EOFError):
+            pass
+        return None
+
+
+class ReadAhead:
+    """`stream` read in CHUNK pieces by a thread of its own, a few chunks ahead: the blob
+    sha256, the inflate and the diffID sha256 of a layer stream run there (they release
+    the GIL) while the caller parses. What the thread raises is raised by `read()`, in
+    the caller's thread (so the caller's `with image.open_layer()` names the layer)."""
+
+    DEPTH = 4
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._chunks: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="layer-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(CHUNK)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the reading thread
+            self._put(e)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def read(self) -> bytes:
+        if self._ended:
+            return b""
+        item = self._chunks.get()
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        if not item:
+            self._ended = True
+        return item
+
+    def close(self) -> None:
+        """Stop the thread and wait for it: the stream is the caller's to close after."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._chunks.get(timeout=0.05)
+            except queue.Empty:
+                pass
 
 
 def iter_entries(
     stream: BinaryIO, *, capture_limit: int = 0, max_entries: int = DEFAULT_MAX_ENTRIES,
     content_sink: ContentSink | None = None,
 ) -> Iterator[tuple[Entry, bytes | None]]:
-    """Each entry of the layer tar in order, with the content of regular files of at most
-    `capture_limit` bytes. After the last entry the stream is read to EOF, so a verifying
-    stream checks every byte. Truncation or corruption is a FormatError; more than
-    `max_entries` entries a LimitError.
+    """Each entry of the layer tar in order, its regular files' content hashed (sha256),
+    with the content of regular files of at most `capture_limit` bytes. After the last
+    entry the stream is read to EOF, so a verifying stream checks every byte. Truncation
+    or corruption is a FormatError; more than `max_entries` entries a LimitError.
 
     `content_sink(path, size)`, called for every regular file before its content is read,
     may return a writer that receives the content piece by piece (for --report-dir:
-    files of any size are streamed, never held in memory)."""
-    reader = _Reader(stream)
+    files of any size are streamed, never held in memory).
+
+    The stream is read ahead by a thread (ReadAhead), so reading a layer and indexing it
+    use two cores."""
+    ahead = ReadAhead(stream)
     try:
-        yield from _walk(reader, capture_limit, max_entries, content_sink)
-    except FormatError as e:
-        # a corrupt tar in a tampered layer: report the tampering (the verifying stream
-        # raises IntegrityError at EOF) rather than its symptom
-        blamed = _integrity_error(reader)
-        if blamed is not None:
-            raise blamed from e
-        raise
-    except ReproError:
-        raise
-    except OSError as e:
-        raise FormatError(f"layer tar: read failed at byte {reader.offset}: {e.strerror or e}") from None
-    except (ValueError, UnicodeError, EOFError) as e:
-        raise FormatError(f"layer tar: unreadable at byte {reader.offset}: {e}") from None
+        yield from _index(TarCursor(ahead.read, max_entries), capture_limit, content_sink)
+    finally:
+        ahead.close()
 
 
-def _integrity_error(reader: _Reader) -> BlobIntegrityError | None:
-    try:
-        reader.drain()
-    except BlobIntegrityError as e:
-        return e
-    except (ReproError, OSError, ValueError, EOFError):
-        pass
-    return None
-
-
-def _walk(reader: _Reader, capture_limit: int, max_entries: int,
-          content_sink: ContentSink | None = None) -> Iterator[tuple[Entry, bytes | None]]:
-    global_pax: dict[str, bytes] = {}
-    pax: dict[str, bytes] = {}
-    long_name: bytes | None = None
-    long_link: bytes | None = None
-    position = 0
-    while True:
-        where = f"layer tar entry {position}"
-        header = reader.take(BLOCK)
-        if len(header) < BLOCK:
-            if not header and position == 0 and reader.offset == 0:
-                raise FormatError("layer tar truncated: empty stream")
-            raise FormatError(f"layer tar truncated: no end-of-archive marker after entry {position}")
-        if header == bytes(BLOCK):
-            # end of archive: POSIX wants two zero blocks; a lone one at EOF is tolerated (as GNU tar)
-            reader.drain()
-            return
-        if not _checksum_ok(header):
-            raise FormatError(f"{where}: bad header checksum at byte {reader.offset - BLOCK}")
-        typeflag = header[156:157]
-        size = _number(header[124:136], "size", where)
-        if size < 0:
-            raise FormatError(f"{where}: negative size")
-
-        if typeflag in (b"x", b"g", b"L", b"K"):  # metadata for the next entry
-            if size > MAX_META:
-                raise FormatError(f"{where}: implausibly large {typeflag.decode()} header ({size} bytes)")
-            data = reader.take(size)
-            if len(data) < size or len(reader.take(-size % BLOCK)) < -size % BLOCK:
-                raise FormatError(f"layer tar truncated in entry {position}")
-            if typeflag == b"x":
-                pax.update(_parse_pax(data, where))
-            elif typeflag == b"g":
-                global_pax.update(_parse_pax(data, where))
-            elif typeflag == b"L":
-                long_name = _string(data)
-            else:
-                long_link = _string(data)
-            continue
-
-        kind = _TYPES.get(typeflag)
-        if kind is None:
-            raise FormatError(f"{where}: unsupported tar entry type {typeflag!r}")
-        position += 1
-        if position > max_entries:
-            raise LimitError(
-                f"layer has more than {max_entries} entries: exceeds max_entries_per_layer; "
-                f"raise with --max-entries-per-layer"
-            )
-        records = {**global_pax, **pax}
-        fields, data_size = _entry(header, kind, records, long_name, long_link, position - 1, where)
-        pax, long_name, long_link = {}, None, None
-
-        is_file = fields["type"] == "file"
-        capture = is_file and data_size <= capture_limit
-        h = hashlib.sha256()
-        parts: list[bytes] = []
-        extra = content_sink(fields["path"], data_size) if (is_file and content_sink is not None) else None
-        if data_size:
-            if capture or extra is not None:
-                def sink(piece: memoryview) -> None:
+def _index(cursor: TarCursor, capture_limit: int,
+           content_sink: ContentSink | None) -> Iterator[tuple[Entry, bytes | None]]:
+    sha256 = hashlib.sha256
+    with cursor.errors():
+        while (header := cursor.next()) is not None:
+            fields, size = header
+            if fields["type"] != "file":
+                cursor.skip(size)
+                yield make_entry(fields), None
+                continue
+            extra = content_sink(fields["path"], size) if content_sink is not None else None
+            content = None
+            if size <= CHUNK or size <= capture_limit:
+                pieces = cursor.data(size)
+                if len(pieces) == 1:
+                    h = sha256(pieces[0])
+                else:
+                    h = sha256()
+                    for piece in pieces:
+                        h.update(piece)
+                if extra is not None:
+                    for piece in pieces:
+                        extra(piece)
+                if size <= capture_limit:
+                    content = b"".join(pieces)
+            else:  # streamed: a file of any size passes through in pieces
+                h = sha256()
+                for piece in cursor.iter_data(size):
                     h.update(piece)
-                    if capture:
-                        parts.append(bytes(piece))
                     if extra is not None:
                         extra(piece)
-                got = reader.feed(data_size, sink)
-            else:
-                got = reader.feed(data_size, h.update)
-            pad = -data_size % BLOCK
-            if got < data_size or len(reader.take(pad)) < pad:
-                raise FormatError(f"layer tar truncated in {fields['path']} (entry {position - 1})")
-        digest = "sha256:" + h.hexdigest() if is_file else None
-        yield Entry(**fields, digest=digest), (b"".join(parts) if capture else None)
-
-
-def _entry(
-    header: bytes,
-    kind: str,
-    records: dict[str, bytes],
-    long_name: bytes | None,
-    long_link: bytes | None,
-    position: int,
-    where: str,
-) -> tuple[dict[str, Any], int]:
-    """Entry fields for one header, PAX and GNU records applied; and how many data bytes follow."""
-    magic = header[257:265]
-    name = _string(header[0:100])
-    if magic[:6] == b"ustar\0":  # POSIX ustar: a prefix field extends the name
-        prefix = _string(header[345:500])
-        if prefix:
-            name = prefix + b"/" + name
-    if long_name is not None:
-        name = long_name
-    linkname = long_link if long_link is not None else _string(header[157:257])
-    if "path" in records:
-        name = records["path"]
-    if "linkpath" in records:
-        linkname = records["linkpath"]
-    if kind == "file" and typeflag_is_old_dir(header, name):
-        kind = "dir"
-
-    def num(key: str, field: bytes) -> int:
-        if key in records:
-            try:
-                return int(records[key])
-            except ValueError:
-                raise FormatError(f"{where}: invalid PAX {key} {records[key][:40]!r}") from None
-        return _number(field, key, where)
-
-    size = num("size", header[124:136])
-    if size < 0:
-        raise FormatError(f"{where}: negative size")
-    uid, gid = num("uid", header[108:116]), num("gid", header[116:124])
-    uname = records.get("uname", _string(header[265:297]))
-    gname = records.get("gname", _string(header[297:329]))
-    if "mtime" in records:
-        mtime = _mtime_text(_decode(records["mtime"]), where)
-    else:
-        mtime = str(_number(header[136:148], "mtime", where))
-    mode = _number(header[100:108], "mode", where) & 0o7777
-    devmajor = devminor = 0
-    if kind in ("char", "block"):
-        devmajor, devminor = _number(header[329:337], "devmajor", where), _number(header[337:345], "devminor", where)
-
-    path = normalise_path(_decode(name))
-    base = posixpath.basename(path)
-    if kind == "file" and base == ".wh..wh..opq":
-        kind = "opaque"
-    elif kind == "file" and base.startswith(".wh."):
-        kind = "whiteout"
-    link = _decode(linkname)
-    if kind == "hardlink":
-        link = normalise_path(link)  # names an entry of this archive; symlink targets stay verbatim
-
-    xattrs: dict[str, bytes] = {}
-    pax: dict[str, str] = {}
-    for key, value in records.items() if records else ():
-        xa = _xattr(key, value, where)
-        if xa is not None:
-            xattrs[xa[0]] = xa[1]
-        elif key not in _BROKEN_OUT:
-            pax[key] = _decode(value)
-    fields = dict(
-        path=path,
-        type=kind,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        uname=_decode(uname),
-        gname=_decode(gname),
-        size=size,
-        mtime=mtime,
-        linkname=link if kind in ("hardlink", "symlink") else "",
-        devmajor=devmajor,
-        devminor=devminor,
-        xattrs=MappingProxyType(dict(sorted(xattrs.items()))) if xattrs else _EMPTY,
-        pax=MappingProxyType(dict(sorted(pax.items()))) if pax else _EMPTY,
-        position=position,
-    )
-    return fields, (size if kind in ("file", "whiteout", "opaque") else 0)
-
-
-def typeflag_is_old_dir(header: bytes, name: bytes) -> bool:
-    """Pre-POSIX tars mark directories as regular files whose name ends in `/`."""
-    return header[156:157] == b"\0" and name.endswith(b"/")
+            fields["digest"] = "sha256:" + h.hexdigest() if size else _EMPTY_DIGEST
+            yield make_entry(fields), content

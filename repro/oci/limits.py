@@ -21,7 +21,7 @@ class Limits:
     max_manifests: int = 1024  # index and manifest documents visited in one image
     max_layers: int = 1024  # layers in one manifest
     max_json_bytes: int = 16 * MiB  # any one index, manifest or config document
-    max_entries_per_layer: int = 1_000_000  # tar entries in one layer
+    max_entries_per_layer: int = 300_000  # tar entries in one layer: memory grows with them (docs/security.md)
     max_layer_bytes: int = 64 * GiB  # one layer, compressed or uncompressed
 
     def exceeded(self, name: str, what: str) -> LimitError:

@@ -166,7 +166,7 @@ class ManifestImage:
         return self.attests is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a layer may hold a million of these
 class Entry:
     """One tar entry of one layer, as recorded by the layer index.
 

@@ -130,6 +130,13 @@ class SourceImage:
             raise InputError(f"{self.ref}: image is closed")
         if getattr(self._blobs, "remote", False):
             return
+        if layer.descriptor.digest in getattr(self._blobs, "unanchored", ()):
+            # a digest the source made up from the bytes (docker-archive's compressed
+            # layers): only the diffID vouches for them
+            with self.open_layer(layer) as stream:
+                while stream.read(CHUNK):
+                    pass
+            return
         label = self._label(layer)
         desc = layer.descriptor
         blob = _Guarded(open_verified(self._blobs, desc), label)

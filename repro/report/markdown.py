@@ -126,7 +126,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 what = _esc(what) + " " + _code(str(det["key"]))
             else:
                 what = _esc(what)
-            out.append(f"| {_cell(f.get('path') or f['kind'])} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
+            where = f.get("path") or (det.get("entry") if f["kind"] == "index" else None) or f["kind"]
+            out.append(f"| {_cell(where)} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
                        f"| {f.get('cause') or 'unexplained'} |")
         for f in fs:
             if f.get("stage_chain"):

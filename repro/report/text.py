@@ -44,6 +44,10 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
     label = f"{what}  {fld}" if f.get("path") else fld
     if f["field"] == "annotations" and "key" in f["detail"]:
         label = f"annotation {f['detail']['key']}"
+    if f["kind"] == "index" and f["detail"].get("entry"):
+        # an entry of an index: which one, and which of its fields
+        key = f["detail"].get("key")
+        label = f"{f['detail']['entry']}: {fld}" + (f" {key}" if key else "")
     if f["field"] == "history" and "index" in f["detail"]:
         label = f"history[{f['detail']['index']}]" + (f".{f['detail']['key']}" if "key" in f["detail"] else "")
     a, b = _short(f.get("a")), _short(f.get("b"))

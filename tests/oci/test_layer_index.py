@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import tarfile
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from repro.errors import FormatError, LimitError, ReproError
 from repro.oci.layer_index import iter_entries, normalise_path
+from repro.oci.model import Entry
 
 
 def entries(data: bytes, **kw) -> list:
@@ -285,3 +287,51 @@ def test_mutated_tars_never_raise_anything_but_repro_errors(files, flips, cut):
         entries(bytes(tar[: max(cut % (len(tar) + 1), 1)]), capture_limit=100)
     except ReproError:
         pass
+
+
+class _Dribble(io.RawIOBase):
+    """Hands the stream out in the given chunk sizes, whatever the reader asks for."""
+
+    def __init__(self, data: bytes, sizes: list[int]):
+        self._data, self._sizes, self._pos, self._i = data, sizes or [1], 0, 0
+
+    def read(self, n=-1):
+        k = self._sizes[self._i % len(self._sizes)]
+        self._i += 1
+        out = self._data[self._pos : self._pos + k]
+        self._pos += len(out)
+        return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(file_specs(), min_size=1, max_size=5), st.lists(st.integers(1, 1300), min_size=1, max_size=6),
+       st.integers(0, 800))
+def test_chunk_boundaries_do_not_matter(files, sizes, capture_limit):
+    # headers, PAX records, file data and padding split anywhere between chunks
+    tar = g.layer_tar(files)
+    whole = entries(tar, capture_limit=capture_limit)
+    assert list(iter_entries(_Dribble(tar, sizes), capture_limit=capture_limit)) == whole
+
+
+def test_files_larger_than_a_chunk_are_streamed_to_the_sink():
+    big = bytes(range(256)) * 9000  # 2.2 MiB: more than one 1 MiB chunk
+    got: list[bytes] = []
+    sizes: list[int] = []
+
+    def sink(path, size):
+        sizes.append(size)
+        return lambda piece: got.append(bytes(piece))
+
+    [(e, content)] = entries(g.layer_tar([g.file("big", big)]), content_sink=sink)
+    assert b"".join(got) == big and sizes == [len(big)] and len(got) > 1
+    assert e.digest == g.sha256(big) and content is None
+
+
+def test_make_entry_is_the_dataclass_constructor():
+    tar = g.layer_tar([g.file("etc/x", b"abc", uname="u"), g.symlink("l", "etc/x")])
+    for e, _ in entries(tar):
+        rebuilt = Entry(**{f.name: getattr(e, f.name) for f in dataclasses.fields(Entry)})
+        assert e == rebuilt and repr(e) == repr(rebuilt)
+        assert type(e) is Entry and set(Entry.__slots__) == {f.name for f in dataclasses.fields(Entry)}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            e.path = "other"  # type: ignore[misc]

@@ -185,27 +185,11 @@ def _run(capsys, *argv):
     return e.value.code, out, err
 
 
-def _load_make_corpus():
-    import importlib.util
-    import os
-    import sys
-
-    if "make_corpus" in sys.modules:
-        return sys.modules["make_corpus"]
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "testdata",
-                        "make_corpus.py")
-    spec = importlib.util.spec_from_file_location("make_corpus", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def hostile_pair(tmp_path):
     from tests import imagegen as g
 
-    mc = _load_make_corpus()
+    from tests.corpus import mc
 
     def spec(content: bytes) -> g.ImageSpec:
         # a non-UTF-8 xattr name holding ESC (tarfile cannot write one: raw PAX records)
