@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         problems += bad
         right = sum(s.ok for s in got)
         base = getattr(case.expect, "base", "?")
-        print(f"{case.name:32} {base:10} {right:3}/{len(got):<3} "
+        print(f"{case.name:32} {base:14} {right:3}/{len(got):<3} "
               + ("ok" if right == len(got) else "MISS " + ", ".join(f"{s.path}: {s.expected}→{s.given} ({'/'.join(s.missing)})"
                                                           for s in got if not s.ok)))
     tmp.cleanup()

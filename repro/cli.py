@@ -369,14 +369,22 @@ def _check_one(spec: Any, *, n: int, out_dir: str, keep: bool, addrs: tuple[str,
 
         extracted = []
 
+        by_path = {r.path: r for r in results}
+
         def compare_pair(ref_a: str, ref_b: str, *, plat: str | None = None,
                          extract_if: Any = None) -> dict[str, Any]:
+            # when each build ran (time anchors for dates found in files) and with which BuildKit
+            ra, rb = by_path.get(ref_a), by_path.get(ref_b)
+            known = {"build_started": (ra.started if ra else None, rb.started if rb else None),
+                     "builder_versions": (ra.buildkit_version if ra else None, rb.buildkit_version if rb else None),
+                     "report_dir": report_dir}
             with open_images(ref_a, ref_b, verify_all, limits, platform=plat, registry=registry) as images:
                 doc, result = compare(*images.images, platform=plat,  # type: ignore[attr-defined]
                                       semantic=semantic, ignore=ignore,
                                       source_date_epoch=spec.source_date_epoch, build=build_doc,
                                       use_diffoscope=use_diffoscope, limits=limits, progress=display,
-                                      config=cfg.report(overridden), trust_equal_digests=trust_equal_digests)
+                                      config=cfg.report(overridden), trust_equal_digests=trust_equal_digests,
+                                      explain_context=known)
                 if report_dir and extract_if is not None and not extracted and extract_if(doc):
                     from repro.extract import extract
 

@@ -35,11 +35,14 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
             source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
             extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
             limits: Any = None, report_dir: str | None = None, progress: Any = None,
-            config: Mapping[str, Any] | None = None, trust_equal_digests: bool = False) -> tuple[dict[str, Any], Any]:
+            config: Mapping[str, Any] | None = None, trust_equal_digests: bool = False,
+            explain_context: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
     """Diff two opened images, explain the findings and build the report document;
     with `report_dir`, also extract the differing files (while the images are open).
     `progress`: a repro.progress.Progress that shows the layers and files being compared;
-    `config`: the repro.toml behind the policy (repro.config.Config.report), kept in the policy."""
+    `config`: the repro.toml behind the policy (repro.config.Config.report), kept in the policy;
+    `explain_context`: what `check` knows about the builds for repro.explain.ExplainContext
+    (`build_started`, `builder_versions`, `report_dir`)."""
     from repro.diff import DiffOptions, Policy, content_lookup, diff_images
     from repro.explain import ExplainContext, explain
     from repro.oci.model import Platform
@@ -59,8 +62,8 @@ def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tup
                                            **hooks))
     lookup = content_lookup(result)
     context = ExplainContext.for_images(
-        a, b, source_date_epoch=source_date_epoch, refs=(a.ref, b.ref), report_dir=report_dir,
-        platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
+        a, b, **{"source_date_epoch": source_date_epoch, "refs": (a.ref, b.ref), "report_dir": report_dir,
+                 "platform_dirs": sum(p.role == "image" for p in result.platforms) > 1, **(explain_context or {})})
     findings = explain(list(result.findings), contents=lookup, context=context)
     if use_diffoscope:
         from repro.explain.diffoscope import drill_down

@@ -223,7 +223,7 @@ def test_unexplained_content_still_gets_its_look_and_a_diffoscope_hint():
     out = one(file("etc/app.conf"), b"a=1\n", b"a=2\n")
     assert out.cause == "unknown" and "diff" in out.detail
     assert out.hint == ("no known cause: `--report-dir repro-report` writes both sides to "
-                        "repro-report/a/etc/app.conf and repro-report/b/etc/app.conf; then "
+                        "`repro-report/a/etc/app.conf` and `repro-report/b/etc/app.conf`; then "
                         "`diffoscope repro-report/a/etc/app.conf repro-report/b/etc/app.conf`")
 
 

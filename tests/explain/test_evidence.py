@@ -5,6 +5,7 @@ targets, experiments, and the `unknown` hint."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from types import MappingProxyType
@@ -146,6 +147,18 @@ def test_epoch_stated_by_the_image_separates_old_mtimes():
     assert plain.cause == "file-mtime"
 
 
+def test_check_build_start_times_anchor_values_from_builds_months_apart():
+    # a published image from March against a rebuild in November: the stamps are 8 months
+    # apart, too far to be one clock read twice, unless each is where its build ran
+    f = content("etc/v", "RUN ./configure")
+    march, november = 1679000000, 1700000000
+    pair = {"etc/v": (f"v={march + 5}\n".encode(), f"v={november + 3}\n".encode())}
+    (alone,) = run([f], pair)
+    assert alone.cause == "unknown"
+    (anchored,) = run([f], pair, build_started=(float(march), float(november)))
+    assert anchored.cause == "embedded-timestamp" and anchored.detail["evidence"] == "content"
+
+
 def test_created_times_are_parsed_as_go_writes_them():
     assert parse_rfc3339("2023-11-14T22:13:20Z") == 1700000000.0
     assert parse_rfc3339("2023-11-14T22:13:20.123456789Z") == pytest.approx(1700000000.123456)
@@ -198,7 +211,7 @@ def test_unknown_gets_the_diffoscope_command_and_report_dir_paths():
     (given,) = run([f], {"etc/app.conf": (b"level=1\n", b"level=2\n")}, report_dir="/tmp/out")
     assert given.cause == "unknown"
     assert given.hint == ("no known cause: `diffoscope /tmp/out/a/etc/app.conf /tmp/out/b/etc/app.conf` "
-                          "(both sides are in /tmp/out/a/etc/app.conf and /tmp/out/b/etc/app.conf)")
+                          "(both sides are in `/tmp/out/a/etc/app.conf` and `/tmp/out/b/etc/app.conf`)")
     (multi,) = run([f], {"etc/app.conf": (b"level=1\n", b"level=2\n")}, report_dir="/tmp/out", platform_dirs=True)
     assert "/tmp/out/a/linux_amd64/etc/app.conf" in multi.hint
     only = Finding(kind="file", field="presence", path="etc/extra", a=False, b=True, layer=1)
@@ -206,6 +219,23 @@ def test_unknown_gets_the_diffoscope_command_and_report_dir_paths():
     assert o.cause == "unknown" and "repro-report/b/etc/extra" in o.hint
     (cfg,) = run([Finding(kind="config", field="config.Env", a=["A=1"], b=["A=2"])], refs=("a.tar", "b.tar"))
     assert cfg.cause == "unknown" and "`diffoscope a.tar b.tar`" in cfg.hint
+
+
+def test_what_a_hint_quotes_from_an_image_stays_inside_its_code_span():
+    step = 'RUN echo "built $(date) [x](http://e.vil) `id` <b>" > /etc/x'
+    (out,) = run([content("etc/x", step)], {"etc/x": (b"Tue Nov 14 22:13:20 UTC 2023\n", b"Tue Nov 14 22:13:29 UTC 2023\n")})
+    quoted = out.hint.split(": ", 1)[0]
+    assert quoted.startswith("`") and quoted.endswith("`") and quoted.count("`") == 2
+    from repro.report.markdown import _hint
+
+    md = _hint(out.hint)
+    spans = re.findall(r"`[^`]*`", md)
+    assert spans[0] == """`echo "built $(date) [x](http://e.vil) 'id' <b>" > /etc/x`"""  # code, not a link
+    outside = re.sub(r"`[^`]*`", "", md)
+    assert "[" not in outside and "<" not in outside
+    weird = Finding(kind="file", field="content", path="a`b/[x](y)", layer=1)
+    (u,) = run([weird], {"a`b/[x](y)": (b"1\n", b"2\n")})
+    assert u.cause == "unknown" and "a'b/[x](y)" in u.hint and "a`b" not in u.hint
 
 
 def test_segments_and_naming():
