@@ -86,10 +86,10 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], d
         raise InputError(f"--report-dir {directory}: parent directory {parent} does not exist")
     try:
         work = tempfile.mkdtemp(prefix=os.path.basename(target) + ".partial-", dir=parent)
-        publish_mode(work)  # mkdtemp makes it 0700: the report dir gets the usual mode
     except OSError as e:
         raise InputError(f"--report-dir {directory}: cannot create: {e.strerror or e}") from None
     try:
+        publish_mode(work)  # mkdtemp makes it 0700: the report dir gets the usual mode
         counts = _extract_into(result, findings, work)
         with open(os.path.join(work, "report.json"), "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2, ensure_ascii=False)

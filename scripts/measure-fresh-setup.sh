@@ -12,8 +12,10 @@
 #
 # Each run starts from the same pristine root filesystem (debootstrapped once, kept as a
 # tarball in ~/.cache/repro/fresh-machine/, not timed), in a new directory under
-# ${TMPDIR:-/tmp}, removed afterwards. Prints "<what> <seconds>" as its last line; the
-# command's own output goes to <workdir>.log (the path is printed). Needs root (chroot,
+# ${TMPDIR:-/tmp}, removed afterwards. Prints "<what> wall <s> cpu <s>" as its last line
+# (the CPU time of everything the command ran, which a busy machine inflates far less
+# than the wall time); the command's output, each line stamped with the seconds since the
+# start, goes to <workdir>.log (the path is printed). Needs root (chroot,
 # mounts) and Debian's debootstrap (installed when missing).
 #
 # Host plumbing that is not part of what is measured: /proc, /sys and /dev are bind-mounted
@@ -60,6 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$chroot_dir"
+# the chroot's / must be a mount point: ephemeral daemons change its propagation (unshare)
+mount --bind "$chroot_dir" "$chroot_dir"
 tar -C "$chroot_dir" -xf "$base"
 cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$chroot_dir/etc/ssl/certs/ca-certificates.crt"
@@ -72,14 +76,19 @@ mkdir -p "$chroot_dir/src"
 git -C "$root" archive HEAD | tar -x -C "$chroot_dir/src"
 
 out="$work.log"
-log "running '$cmd' in $chroot_dir (output: $out)"
-start=$(date +%s.%N)
+log "running '$cmd' in $chroot_dir (output, each line stamped with the seconds since the start: $out)"
 rc=0
-chroot "$chroot_dir" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-  PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  bash -c "cd /src && $cmd" >"$out" 2>&1 || rc=$?
-end=$(date +%s.%N)
-secs=$(python3 -c "print(f'{$end - $start:.1f}')")
-log "exit code $rc (demo.sh exits 1: the example context is not reproducible)"
+TIMEFORMAT='%R %U %S'
+{ time chroot "$chroot_dir" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c "cd /src && $cmd" 2>&1 | python3 -uc '
+import sys, time
+t0 = time.monotonic()
+for line in sys.stdin:
+    sys.stdout.write(f"{time.monotonic() - t0:7.1f} {line}")' >"$out" || rc=$?; } 2>"$work.time"
+read -r wall user sys <"$work.time"
+log "exit code $rc (demo.sh exits 1: the example context is not reproducible); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 tail -n 5 "$out" >&2
-echo "$what $secs"
+# wall seconds, then the CPU seconds (user+system) of everything it ran: on a busy machine
+# the wall time says little, the CPU time about as much as on a quiet one
+echo "$what wall ${wall}s cpu $(python3 -c "print(round($user + $sys, 1))")s"

@@ -58,30 +58,44 @@ _EXIT = re.compile(r"did not complete successfully: exit code: (\d+)")
 
 
 def step_failure(lines: list[str]) -> StepFailure | None:
-    """The failed step of a build's output (plain or tty), or None when there is none
-    (the daemon died, the frontend refused the Dockerfile, ...)."""
-    for start in range(len(lines) - 1, -1, -1):
-        m = _STEP_HEAD.match(lines[start].rstrip())
-        if m and start > 0 and lines[start - 1].strip() == "------":
+    """The failed step of a build's output (plain or tty), or None when BuildKit named
+    none (the daemon died, the frontend refused the Dockerfile, ...). A step that failed
+    before it ran (a COPY of a missing file) has no output block: the Dockerfile excerpt
+    BuildKit prints then names it (its `>>>` lines)."""
+    loc_at, location = -1, ""
+    for i in range(len(lines) - 2, -1, -1):
+        m = _LOCATION.match(lines[i].strip())
+        if m and lines[i + 1].strip().startswith("-----"):
+            loc_at, location = i, m.group("loc")
             break
-    else:
-        return None
+    head_at, step = -1, ""
+    for i in range(loc_at if loc_at >= 0 else len(lines) - 1, 0, -1):
+        m = _STEP_HEAD.match(lines[i].rstrip())
+        if m and lines[i - 1].strip() == "------":
+            head_at, step = i, m.group("step")
+            break
     output: list[str] = []
-    i = start + 1
-    while i < len(lines) and lines[i].strip() != "------":
-        output.append(_STAMP.sub("", lines[i].rstrip()))
-        i += 1
-    location = ""
-    for line in lines[i + 1:i + 4]:
-        loc = _LOCATION.match(line.strip())
-        if loc:
-            location = loc.group("loc")
-            break
-    errors = buildkit_error_lines(lines[i:])
-    reason = errors[-1] if errors else ""
-    reason = reason.removeprefix("failed to solve: ")
+    if head_at >= 0:
+        i = head_at + 1
+        while i < len(lines) and lines[i].strip() != "------":
+            output.append(_STAMP.sub("", lines[i].rstrip()))
+            i += 1
+    elif loc_at >= 0:  # no output block: the excerpt's marked lines are the instruction
+        marked = []
+        for line in lines[loc_at + 2:loc_at + 40]:
+            if line.strip().startswith("-----"):
+                break
+            _, sep, text = line.partition("| >>> ")
+            if sep:
+                marked.append(text.strip())
+        step = " ".join(m for m in marked if m)
+    if not step and not location:
+        return None
+    errors = buildkit_error_lines(lines[max(loc_at, head_at, 0):])
+    reason = (errors[-1] if errors else "").removeprefix("failed to solve: ")
     code = _EXIT.search(reason)
-    return StepFailure(m.group("step"), location, int(code.group(1)) if code else None,
+    step = step if len(step) <= 160 else step[:159] + "…"
+    return StepFailure(step, location, int(code.group(1)) if code else None,
                        tuple(l for l in output if l.strip())[-STEP_OUTPUT_LINES:], reason)
 
 
@@ -107,7 +121,7 @@ class ClientRun:
             return BuildError(f"{who} failed: {self.error_text()}")
         where = f" at {step.location}" if step.location else ""
         what = f"exit code {step.exit_code}" if step.exit_code is not None else (step.reason or self.error_text())
-        err = BuildError(f"{who} failed{where}: {step.step}: {what}")
+        err = BuildError(f"{who} failed{where}: " + (f"{step.step}: " if step.step else "") + what)
         err.details = step.output
         return err
 

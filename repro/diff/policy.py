@@ -16,7 +16,8 @@ from typing import Any, Callable
 from repro.diff.finding import Finding
 
 IMAGE_NAME_ANNOTATIONS = frozenset({"org.opencontainers.image.ref.name", "io.containerd.image.name"})
-TIME_ANNOTATIONS = frozenset({"org.opencontainers.image.created"})
+# buildkit/rewritten-timestamp: the epoch BuildKit clamped a layer's mtimes to (rewrite-timestamp)
+TIME_ANNOTATIONS = frozenset({"org.opencontainers.image.created", "buildkit/rewritten-timestamp"})
 TIME_PAX = frozenset({"atime", "ctime", "mtime", "LIBARCHIVE.creationtime"})
 
 
@@ -28,7 +29,7 @@ def _only_keys(f: Finding, allowed: frozenset[str]) -> bool:
 # The --semantic preset: (name, what it ignores, predicate). Documented in docs/report-format.md.
 SEMANTIC_RULES: tuple[tuple[str, str, Callable[[Finding], bool]], ...] = (
     ("timestamps", "file mtime; config created and history[].created; "
-     "org.opencontainers.image.created annotations; PAX atime/ctime records",
+     "org.opencontainers.image.created and buildkit/rewritten-timestamp annotations; PAX atime/ctime records",
      lambda f: (f.kind == "file" and f.field == "mtime")
      or (f.kind == "config" and f.field == "created")
      or (f.kind == "config" and f.field == "history" and f.detail.get("key") == "created")
@@ -44,6 +45,8 @@ SEMANTIC_RULES: tuple[tuple[str, str, Callable[[Finding], bool]], ...] = (
      or (f.kind == "layer" and f.field in ("compression", "diff_id", "media_type"))
      or (f.kind in ("manifest", "config") and f.field == "digest" and f.detail.get("role") != "attestation")
      or (f.kind == "index" and f.field == "digest" and f.detail.get("formatting") is True)),
+    ("packaging", "Docker v2 vs OCI media types of manifests and configs (the same image in another format)",
+     lambda f: f.kind in ("manifest", "config") and f.field == "media_type"),
     ("image-name-annotations", "org.opencontainers.image.ref.name and io.containerd.image.name",
      lambda f: f.field == "annotations" and f.detail.get("key") in IMAGE_NAME_ANNOTATIONS),
     # Provenance holds build times and a random invocation id by design (moby/buildkit#3421),

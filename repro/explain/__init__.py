@@ -35,6 +35,7 @@ from repro.explain import formats, heuristics
 from repro.explain.catalogue import BY_ID, CATALOGUE
 from repro.explain.context import ExplainContext, ImageTimes, shell_join
 from repro.explain.decide import Verdict, blames, decide
+from repro.explain.packaging import packaging_only
 from repro.explain.rules import Cause, Rule, Subject
 
 ContentLookup = Callable[[Finding], "tuple[Optional[bytes], Optional[bytes]]"]
@@ -67,6 +68,10 @@ def explain(
                       builder_versions=builder_versions or ctx.builder_versions)
     todo = list(findings)
     ctx = ctx.with_file_times(*_mtime_anchors(todo))
+    if packaging_only(todo):
+        from dataclasses import replace
+
+        ctx = replace(ctx, packaging_only=True)
     base_clock = heuristics.Clock(anchors=ctx.anchors(), epochs=ctx.epochs(),
                                   sides=(ctx.anchors(0), ctx.anchors(1)))
     names = _pair_names(todo, base_clock)
@@ -245,4 +250,5 @@ def _pair_names(findings: list[Finding], clock: heuristics.Clock) -> dict[int, d
     return out
 
 
-__all__ = ["BY_ID", "CATALOGUE", "Cause", "ExplainContext", "ImageTimes", "Rule", "Subject", "explain"]
+__all__ = ["BY_ID", "CATALOGUE", "Cause", "ExplainContext", "ImageTimes", "Rule", "Subject", "explain",
+           "packaging_only"]

@@ -64,6 +64,16 @@ CATALOGUE: tuple[Cause, ...] = (
         example="buildctl build ... --opt attest:provenance=mode=max",
     ),
     Cause(
+        "packaging", "only media types (Docker vs OCI), layer compression and annotations differ; "
+        "every layer's diffID and the config are equal",
+        "the same image stored two ways: an OCI archive and a docker-archive (`docker save`, `skopeo copy`), "
+        "or exports with different media types",
+        "nothing in the image differs: compare both in one format (`skopeo copy` to oci-archive), or set "
+        "`oci-mediatypes` explicitly on the exporter; `--semantic` sets packaging aside",
+        (Rule(ROLE, when=lambda s: s.context.packaging_only),),  # the whole comparison (repro.explain.packaging)
+        example="skopeo copy oci-archive:app.tar docker-archive:app-docker.tar",
+    ),
+    Cause(
         "dpkg-apt-logs", "var/log/dpkg.log, var/log/apt/*, var/log/alternatives.log",
         "package manager logs hold wall-clock times",
         "`rm -rf /var/log/*` (or the package manager's logs) in the same RUN that installs",

@@ -102,6 +102,7 @@ class ExplainContext:
     refs               the two image references, for the diffoscope command in hints
     report_dir         the --report-dir the differing files are written to
     platform_dirs      --report-dir holds one directory per platform (several platforms)
+    packaging_only     every finding is packaging (set by `explain` from the findings)
     """
 
     source_date_epoch: int | None = None
@@ -111,6 +112,7 @@ class ExplainContext:
     refs: tuple[str, str] | None = None
     report_dir: str | None = None
     platform_dirs: bool = False
+    packaging_only: bool = False  # the comparison differs only in packaging (repro.explain.packaging)
     file_times: tuple[tuple[float, ...], tuple[float, ...]] = field(default=((), ()), repr=False)  # unclamped mtimes
 
     @classmethod

@@ -44,6 +44,32 @@ def _platform_json(p: PlatformResult, findings: tuple[Finding, ...] = ()) -> dic
             "a": side(p.a), "b": side(p.b), "layers": [_layer_json(l) for l in p.layers]}
 
 
+def digest_of(img: Any) -> str:
+    """Which document an image's digest names: its `index`, its one `manifest`, or (a
+    docker-archive, which has no manifest of its own) its `config`: docker's image ID."""
+    manifests = getattr(img, "manifests", ())
+    if img.digest in (getattr(img, "indexes", None) or {}):
+        return "index"
+    if any(m.descriptor.digest == img.digest for m in manifests):
+        return "manifest"
+    if any(m.config_descriptor.digest == img.digest for m in manifests):
+        return "config"
+    return "image"
+
+
+DIGEST_LABELS = {"index": "index", "manifest": "manifest", "config": "image ID", "image": "digest"}
+
+
+def digest_label(inp: Mapping[str, Any]) -> str:
+    """What an input's digest is, in words: "manifest", "index", "image ID"."""
+    return DIGEST_LABELS.get(str(inp.get("digest_of")), "digest")
+
+
+def input_digest(inp: Mapping[str, Any]) -> str:
+    """An input's digest with its label, as every format shows it: "manifest sha256:…"."""
+    return f"{digest_label(inp)} {str(inp.get('digest'))[:19]}"
+
+
 def unknown_count(summary: Mapping[str, Any]) -> int:
     """Findings no rule explains: cause `unknown` (or none, in reports of older versions)."""
     by_cause = summary.get("by_cause") or {}
@@ -60,7 +86,8 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
         "schema": SCHEMA,
         "tool": {"name": "repro", "version": __version__},
         "verdict": "reproducible" if not fs else "not-reproducible",
-        "inputs": [{"ref": img.ref, "kind": img.kind, "digest": img.digest} for img in (result.a, result.b)],
+        "inputs": [{"ref": img.ref, "kind": img.kind, "digest": img.digest, "digest_of": digest_of(img)}
+                   for img in (result.a, result.b)],
     }
     if build is not None:
         doc["build"] = dict(build)
@@ -112,3 +139,24 @@ def sections(doc: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], list[Sect
                 layers[f.get("layer")].append(f)
         out.append(Section(p, [f for f in fs if f["kind"] in ("index", "manifest", "config")], layers))
     return top, out
+
+
+def platform_digests(doc: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    """How a platform's two manifests are named on its line: "manifest A ≠ B", each side
+    by the digest its image is known by in the header when that is this manifest's own
+    (or, for a docker-archive, its config: the image ID), so one image never shows two
+    unlabelled digests."""
+    names = [manifest_name(doc, p, side) for side in ("a", "b")]
+    if names[0][0] == names[1][0]:
+        return f"{names[0][0]} {names[0][1]} ≠ {names[1][1]}"
+    return f"differs (A {names[0][0]} {names[0][1]}, B {names[1][0]} {names[1][1]})"
+
+
+def manifest_name(doc: Mapping[str, Any], p: Mapping[str, Any], side: str) -> tuple[str, str]:
+    """(label, short digest) of one side's manifest of a platforms[] entry: the image ID
+    for a docker-archive (its header digest; its manifest is made up by repro), else the
+    manifest digest."""
+    inp, m = doc["inputs"][0 if side == "a" else 1], p[side]
+    if inp.get("digest_of") == "config" and m.get("config") == inp.get("digest"):
+        return "image ID", str(m["config"])[:19]
+    return "manifest", str(m["manifest"])[:19]

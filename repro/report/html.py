@@ -24,7 +24,7 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
-from repro.report.document import sections, unknown_count
+from repro.report.document import digest_label, sections, unknown_count
 from repro.report.escape import controls
 from repro.report.nested import Listing, is_archive, listings
 
@@ -46,6 +46,7 @@ a{color:#0969da}
 .verdict.ok{background:var(--ok-bg);border-color:#4ac26b}.verdict.bad{background:var(--bad-bg);border-color:#ff8182}
 .verdict .v{font-size:1.6rem;font-weight:700;margin:0}.verdict.ok .v{color:var(--ok)}.verdict.bad .v{color:var(--bad)}
 .verdict p{margin:.3rem 0 0}
+.verdict .warning{margin-top:.5rem;padding:.4rem .6rem;background:var(--warn-bg);border:1px solid #d4a72c;border-radius:6px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(26rem,100%),1fr));gap:1rem}
 .grid>*{min-width:0}
 .box{border:1px solid var(--line);border-radius:8px;padding:.75rem 1rem}
@@ -373,8 +374,8 @@ def _look(d: Mapping[str, Any], *, open_: bool = False) -> str:
 def _finding(f: Mapping[str, Any], anchor: str) -> str:
     d = f.get("detail") or {}
     cause = f.get("cause")
-    badge = (f'<span class="tag cause">{escape(cause)}</span>' if cause
-             else '<span class="tag unexplained">unexplained</span>')
+    badge = (f'<span class="tag cause">{escape(cause)}</span>' if cause and cause != "unknown"
+             else f'<span class="tag unexplained">{escape(cause or "unexplained")}</span>')
     if f.get("path"):
         head = (f'<header><code class="path">{_text(f["path"], 600)}</code><span class="field">{_text(_what(f))}'
                 f"</span>{badge}</header>")
@@ -427,7 +428,10 @@ def _verdict(doc: Mapping[str, Any], ok: bool) -> str:
             f'<p class="v">{"Reproducible" if ok else "Not reproducible"}</p><p>{sub}</p>'
             f'<p class="muted">A <span class="mono">{_text(a["ref"], 200)}</span> · B '
             f'<span class="mono">{_text(b["ref"], 200)}</span></p>'
-            f'<p id="variations"><b>Variations:</b> {vary}</p></div>')
+            f'<p id="variations"><b>Variations:</b> {vary}</p>'
+            + "".join(f'<p class="warning"><b>Warning:</b> {_text(w.get("message", ""), 600)}</p>'
+                      for w in doc.get("warnings") or [] if isinstance(w, Mapping))
+            + "</div>")
 
 
 def _variations_line(doc: Mapping[str, Any]) -> str:
@@ -447,7 +451,8 @@ def _images_box(doc: Mapping[str, Any]) -> str:
     rows = []
     for side, i in zip("AB", doc["inputs"]):
         rows.append(f"<tr><th>{side}</th><td><span class=mono>{_text(i['ref'], 300)}</span><br>"
-                    f"<span class=muted>{escape(str(i.get('kind', '')))}</span> · digest "
+                    f"<span class=muted>{escape(str(i.get('kind', '')))}</span> · "
+                    f"{escape(digest_label(i))} "
                     f"{_digest(i.get('digest'), full=True)}</td></tr>")
     return f'<div class="box"><h3>Images</h3><table class="kv sides">{"".join(rows)}</table></div>'
 
@@ -519,7 +524,7 @@ def _comparisons_box(doc: Mapping[str, Any]) -> str:
             f'</th><th class="num">findings</th></tr></thead><tbody>{rows}</tbody></table></div>')
 
 
-def _platform(sec: Any, ids: dict[int, str]) -> str:
+def _platform(doc: Mapping[str, Any], sec: Any, ids: dict[int, str]) -> str:
     p = sec.platform
     name = p["platform"] + (" (attestation)" if p["role"] == "attestation" else "")
     pid = _anchor("p", p["platform"], p["role"])
@@ -535,9 +540,16 @@ def _platform(sec: Any, ids: dict[int, str]) -> str:
         out.append('<span class="tag equal">reproducible under the policy</span></h2>')
     else:
         out.append('<span class="tag differs">differs</span></h2>')
-    out.append(f'<table class="kv"><tr><th>manifest</th><td>A {_digest(p["a"]["manifest"])} · B '
-               f'{_digest(p["b"]["manifest"])}</td></tr><tr><th>config</th><td>A {_digest(p["a"].get("config"))} · B '
-               f'{_digest(p["b"].get("config"))}</td></tr></table>')
+    rows = []
+    for side, inp in zip("ab", doc["inputs"]):
+        m = p[side]
+        if inp.get("digest_of") == "config" and m.get("config") == inp.get("digest"):
+            # a docker-archive has no manifest of its own: its image ID, as in the header
+            rows.append(f"<tr><th>{side.upper()}</th><td>image ID {_digest(m.get('config'))}</td></tr>")
+        else:
+            rows.append(f"<tr><th>{side.upper()}</th><td>manifest {_digest(m['manifest'])} · config "
+                        f"{_digest(m.get('config'))}</td></tr>")
+    out.append(f'<table class="kv sides">{"".join(rows)}</table>')
     if p["merged"]:
         out.append("<p>The layer counts differ, so the merged filesystems were compared.</p>")
     # overview of every layer, then a section per layer that has findings
@@ -598,7 +610,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
                  + "</div></section>")
     if top:
         parts.append('<section id="index"><h2>Index</h2>' + _findings_box("Index", top, ids) + "</section>")
-    parts += [_platform(sec, ids) for sec in plats]
+    parts += [_platform(doc, sec, ids) for sec in plats]
     ignored = list(doc.get("ignored") or [])
     if ignored:
         cards = "".join(_finding(f, f"ignored{n}") for n, f in enumerate(ignored[:500], 1))

@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
-from repro.report.document import unknown_count
+from repro.report.document import digest_label, unknown_count
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -69,8 +69,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         out.append(f"**{s['findings']} finding{'s' if s['findings'] != 1 else ''}** ({kinds}); "
                    f"{unknown_count(s)} unknown.")
     out += ["", "| | ref | kind | digest |", "|---|---|---|---|",
-            f"| A | {_cell(a['ref'])} | {a['kind']} | {_cell(a['digest'])} |",
-            f"| B | {_cell(b['ref'])} | {b['kind']} | {_cell(b['digest'])} |", ""]
+            f"| A | {_cell(a['ref'])} | {a['kind']} | {digest_label(a)} {_cell(a['digest'])} |",
+            f"| B | {_cell(b['ref'])} | {b['kind']} | {digest_label(b)} {_cell(b['digest'])} |", ""]
     pol = doc.get("policy", {})
     if pol.get("mode") == "semantic" or pol.get("ignore") or s["ignored"]:
         rules = ", ".join(r["name"] for r in pol.get("semantic_rules", [])) or "none"
@@ -93,6 +93,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                    f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
 
+    for w in doc.get("warnings") or []:  # e.g. executables built for another platform
+        if isinstance(w, Mapping):
+            out += [f"> **Warning:** {_esc(str(w.get('message', '')))}", ""]
     comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
     if comparisons:  # every build's digest, also of the builds beyond A and B
         out += ["| comparison | digests | verdict |", "|---|---|---|"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Mapping
 
-from repro.report.document import sections, unknown_count
+from repro.report.document import input_digest, manifest_name, platform_digests, sections, unknown_count
 from repro.report.nested import listings
 
 MAX_ENTRIES = 20  # nested-archive entries listed per archive
@@ -93,8 +93,8 @@ def builders_line(build: Mapping[str, Any]) -> str:
 def render_text(doc: Mapping[str, Any]) -> str:
     out: list[str] = []
     a, b = doc["inputs"]
-    out.append(f"A: {a['ref']}  ({a['kind']}, {a['digest'][:19]})")
-    out.append(f"B: {b['ref']}  ({b['kind']}, {b['digest'][:19]})")
+    out.append(f"A: {a['ref']}  ({a['kind']}, {input_digest(a)})")
+    out.append(f"B: {b['ref']}  ({b['kind']}, {input_digest(b)})")
     pol = doc.get("policy", {})
     if pol.get("mode") == "semantic" or pol.get("ignore"):
         rules = ", ".join(r["name"] for r in pol.get("semantic_rules", []))
@@ -109,6 +109,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
         bd = doc["build"]
         out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
                    + (f", builders: {builders_line(bd)}" if builders_line(bd) else ""))
+    for w in doc.get("warnings") or []:  # e.g. executables built for another platform
+        if isinstance(w, Mapping):
+            out.append(f"warning: {w.get('message', '')}")
     comparisons = [c for c in doc.get("comparisons") or [] if isinstance(c, Mapping)]
     if comparisons:  # every build's digest, also of the builds beyond A and B
         out.append("comparisons:")
@@ -133,7 +136,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
         name = quoted(p["platform"]) + (" (attestation)" if p["role"] == "attestation" else "")
         out.append("")
         if p["equal"]:
-            out.append(f"{name}: identical ({p['a']['manifest'][:19]})")
+            out.append(f"{name}: identical ({' '.join(manifest_name(doc, p, 'a'))})")
             continue
         if p["a"] is None or p["b"] is None:
             out.append(f"{name}: only in {'A' if p['a'] else 'B'}")
@@ -142,7 +145,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
         if p.get("verdict") == "reproducible":  # every difference here was set aside by the policy
             out.append(f"{name}: equal under the policy (the manifests differ only in what it sets aside){merged}")
         else:
-            out.append(f"{name}: manifest {p['a']['manifest'][:19]} ≠ {p['b']['manifest'][:19]}{merged}")
+            out.append(f"{name}: {platform_digests(doc, p)}{merged}")
         for f in sec.head:
             out.extend(f"  {f['kind']}: " + l if i == 0 else "  " + l for i, l in enumerate(_finding_line(f)))
         layer_fs = sec.layers
@@ -170,7 +173,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
     else:
         unknown = unknown_count(s)  # shown whenever there are any, also when all are unknown
         out.append(f"NOT REPRODUCIBLE: {s['findings']} finding{'s' if s['findings'] != 1 else ''} ({kinds})"
-                   + (f", {unknown} unknown" if unknown else "") + ign)
+                   + (f", {unknown} unknown" if unknown else "") + ign
+                   + ("; only the packaging differs: the layers and the config are the same"
+                      if set(s["by_cause"]) == {"packaging"} else ""))
     # Paths, instructions and file contents come from images: a newline must not forge a
     # report line, nor an escape sequence reach the terminal.
     return "\n".join(controls(line) for line in out) + "\n"
