@@ -99,12 +99,14 @@ def open_images(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions
 
 def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
             source_date_epoch: int | None = None, builder_versions: tuple[str | None, str | None] | None = None,
+            build_started: tuple[float | None, float | None] | None = None,
             build: Report | None = None, progress: Progress | None = None,
             provoked_by: Callable[[Finding], tuple[str, ...] | None] | None = None) -> Comparison:
     """Diff two opened images, explain the findings and build the report document.
     `source_date_epoch`: the build's, if known (explains mtimes and embedded times);
     `builder_versions`: the BuildKit versions that built A and B, if known (cause
-    builder-version); `build`: the report's `build` object, for `check`; `provoked_by`:
+    builder-version); `build_started`: when `check` started each build (time anchors for
+    dates found in files); `build`: the report's `build` object, for `check`; `provoked_by`:
     check --bisect's attribution of a finding (set before explaining: the experiment
     settles the cause)."""
     from repro.diff import content_lookup, diff_images
@@ -124,7 +126,8 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
                                            verify_unread=not options.trust_equal_digests, **hooks))
     lookup = content_lookup(result)
     context = ExplainContext.for_images(
-        a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions, refs=(a.ref, b.ref),
+        a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
+        build_started=build_started, refs=(a.ref, b.ref),
         report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
     raw = list(result.findings)
     if provoked_by is not None:
@@ -255,6 +258,7 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
         pairs = [(against, r.path) for r in results] if against else []
         pairs += [(results[0].path, r.path) for r in results[1:]]
         versions: dict[str | None, str] = {r.path: r.buildkit_version for r in results}  # not known for --against
+        started: dict[str | None, float] = {r.path: r.started for r in results}
         platform = built_platform(results[0].path, compare_options.limits) if against else None
         extracted: list[bool] = []
 
@@ -264,7 +268,8 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
             pair_options = replace(compare_options, platform=plat, report_dir=None)  # extracted below, if chosen
             with open_images(ref_a, ref_b, pair_options) as (a, b):
                 compared = compare(a, b, pair_options, source_date_epoch=spec.source_date_epoch,
-                                   builder_versions=(versions.get(ref_a), versions.get(ref_b)), build=build_doc,
+                                   builder_versions=(versions.get(ref_a), versions.get(ref_b)),
+                                   build_started=(started.get(ref_a), started.get(ref_b)), build=build_doc,
                                    progress=progress, provoked_by=provoked_by)
                 if compare_options.report_dir and extract_if is not None and not extracted and \
                         extract_if(compared.report):
