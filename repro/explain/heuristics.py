@@ -12,8 +12,10 @@ embedded-timestamp
        the common prefix and suffix.
     2. Look for date-like tokens overlapping each region of at most MAX_REGION bytes
        (CONTEXT bytes around it are searched so a token cut by the diff is seen whole):
-       ISO 8601 (`2023-11-14T22:13:20Z`, date only too), date(1)/ctime (`Tue Nov 14
-       22:13:20 UTC 2023`), RFC 2822 (`Tue, 14 Nov 2023 22:13:20 +0000`), C `__DATE__
+       ISO 8601 (`2023-11-14T22:13:20Z`, date only too, and `2023-11-14_22-13-20` as
+       file names have it), date(1)/ctime (`Tue Nov 14 22:13:20 UTC 2023`), RFC 2822
+       (`Tue, 14 Nov 2023 22:13:20 +0000`), the common log format (`14/Nov/2023:22:13:20
+       +0000`), `11/14/2023 22:13:20`, C `__DATE__
        __TIME__` (`Nov 14 2023 22:13:20`, `Nov  4 2023`), compact digits (`20231114`,
        `20231114221320`, `20231114.221320`), Unix times as bare digit runs (10 digits
        seconds, optionally `.fraction`; 13/16/19 digits ms/µs/ns) and a time of day on
@@ -62,7 +64,9 @@ random-content
         distinct values a uniform draw would show, and an entropy of at least
         MIN_ENTROPY of log2 of that many distinct values.
     A UUID, a hex key, a 4-byte random value or a salt passes; a counter, a version bump
-    or a changed word does not. `clock`-free: a 10-digit random number far from any
+    or a changed word does not. A large file that differs in too many places for spans
+    (more than MAX_DIFF_BYTES) is random when a SAMPLE of it has about 1/256 equal bytes
+    and close to 8 bits of entropy per byte. `clock`-free: a 10-digit random number far from any
     other is random, two close ones are a timestamp (checked first).
 
 reordered
@@ -109,6 +113,7 @@ MIN_ENTROPY = 0.75
 MAX_DIFF_BYTES = 64 << 10
 MIN_REORDERED = 2
 SMALL_FILE = 64  # bytes: a file this small that differs is taken whole as one value
+SAMPLE = 64 << 10  # bytes sampled from a large file that differs throughout
 
 COMPRESSED_MAGIC = (
     b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b"PK\x03\x04",
@@ -155,6 +160,16 @@ _PATTERNS: tuple[tuple[re.Pattern[bytes], Callable[[re.Match[bytes]], float], st
     (re.compile(rb"(?<![0-9])(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})"
                 rb"(?:[.,]\d{1,9})?)?)?(?: ?(Z|UTC|GMT|[+-]\d{2}:?\d{2}))?(?![0-9])"),
      lambda m: _when(m[1], int(m[2]), m[3], m[4], m[5], m[6], m[7]), DATE),
+    # in file names: 2023-11-14_22-13-20, 2023-11-14T22-13-20
+    (re.compile(rb"(?<![0-9])(\d{4})-(\d{2})-(\d{2})[T_-](\d{2})-(\d{2})-(\d{2})(?![0-9])"),
+     lambda m: _when(m[1], int(m[2]), m[3], m[4], m[5], m[6]), DATE),
+    # common log format: 14/Nov/2023:22:13:20 +0000
+    (re.compile(rb"(?<![0-9])(\d{2})/" + _MON + rb"/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?: ([+-]\d{4}))?"),
+     lambda m: _when(m[3], _MONTHS[m[2].decode()], m[1], m[4], m[5], m[6], m[7]), DATE),
+    # 11/14/2023 22:13:20 (month first; day first when the first number cannot be a month)
+    (re.compile(rb"(?<![0-9/])(\d{1,2})/(\d{1,2})/(\d{4})[ T,]+(\d{2}):(\d{2})(?::(\d{2}))?(?![0-9])"),
+     lambda m: _when(m[3], int(m[1]) if int(m[1]) <= 12 else int(m[2]), m[2] if int(m[1]) <= 12 else m[1],
+                     m[4], m[5], m[6]), DATE),
     (re.compile(_DOW + _MON + rb" +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})"
                 rb"(?: ([A-Z]{2,5}|[+-]\d{4}))? (\d{4})(?![0-9])"),
      lambda m: _when(m[7], _MONTHS[m[1].decode()], m[2], m[3], m[4], m[5], m[6]), DATE),
@@ -502,9 +517,29 @@ def looks_random(a: bytes, b: bytes, spans: list[Region]) -> dict[str, Any] | No
             "alphabet": size, "entropy_bits": round(h, 2), "chance": round(chance, 4)}
 
 
+def _random_throughout(a: bytes, b: bytes) -> dict[str, Any]:
+    """Two large equal-length files that differ almost everywhere, like two draws of
+    random bytes: judged on a sample (SAMPLE bytes from the start)."""
+    n = min(len(a), SAMPLE)
+    xa, xb = a[:n], b[:n]
+    equal = sum(1 for x, y in zip(xa, xb) if x == y)
+    expected = n / 256
+    if not expected / 2 <= equal <= expected * 2:
+        return {}  # random draws share about one byte in 256: far more or far fewer is structure
+    if max(Counter(x ^ y for x, y in zip(xa, xb)).values()) > expected * 2:
+        return {}  # one relation between the sides (shifted, mirrored or masked data)
+    h = entropy(xa + xb)
+    if h < 7.5:  # bits per byte: random bytes are close to 8, text and code far below
+        return {}
+    return {"random": {"differing_bytes": len(a), "equal_by_chance": equal, "spans": 1, "alphabet": 256,
+                       "entropy_bits": round(h, 2), "sampled": n}}
+
+
 def random_content(a: bytes, b: bytes, rs: list[Region] | None = None) -> dict[str, Any]:
     if any(a.startswith(m) or b.startswith(m) for m in COMPRESSED_MAGIC):
         return {}
+    if len(a) == len(b) > MAX_DIFF_BYTES and rs is None:
+        return _random_throughout(a, b)
     spans: list[Region] = []
     if len(a) == len(b) <= SMALL_FILE:
         spans = [(0, len(a), 0, len(b))]  # a small file is one value: its edges may be equal by chance
@@ -553,7 +588,7 @@ def examine(a: bytes, b: bytes, clock: Clock = Clock(), allow_random: bool = Tru
             return moved
     rs = regions(a, b)
     if rs is None:
-        return {}
+        return random_content(a, b, None) if allow_random else {}
     found = embedded_timestamp(a, b, rs, clock)
     if found or not allow_random:
         return found
