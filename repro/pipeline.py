@@ -1,110 +1,368 @@
-"""The comparison pipeline the commands share: open two images, diff them, explain the
-findings, build the report document, write it (and the attestation, the step summary).
+"""The way through repro that `repro diff` and `repro check` share, in one direction:
 
-reference -> image -> findings -> explained findings -> report -> file.
+    reference → image → findings → explained findings → report document (→ --report-dir)
+
+`diff()` compares two existing images; `check()` builds a context N times first, then
+compares every build with the first (and with `--against IMAGE`, every build with that
+image). Both return the report document (schema repro-report/v1, built by
+repro/report/document.py); writing it anywhere is the caller's business. The command
+line (repro/cli/) only parses its options into the records below, calls one of these
+and prints what comes back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Mapping
+import tempfile
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
-import click
-
+from repro.diff import DiffOptions, DiffResult, Finding, Policy
 from repro.errors import InputError, ReproError
+from repro.oci import Limits, RegistryOptions
+from repro.oci.model import Image, Platform
+from repro.report.document import Report
 
-def open_images(ref_a: str, ref_b: str, verify_all: bool = False, limits: Any = None, *,
-                platform: str | None = None, registry: Any = None) -> contextlib.ExitStack:
+if TYPE_CHECKING:  # the build step is imported when `check` runs
+    from repro.buildkit import BuildSpec, Tools
+    from repro.buildkit.bake import BakeTarget
+    from repro.buildkit.buildctl import ClientTLS
+
+
+class Progress(Protocol):
+    """What the pipeline tells a progress display (repro.cli.progress.Progress is one)."""
+
+    enabled: bool
+
+    def status(self, text: str) -> None: ...
+
+    def count(self, entries: int = 0, nbytes: int = 0) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """How two images are opened, compared and explained (`diff`'s and `check`'s report options)."""
+
+    platform: str | None = None  # os/arch[/variant]: compare only this platform
+    policy: Policy = Policy()  # what does not count (--semantic, --ignore, repro.toml)
+    verify_all: bool = False  # hash every layer blob when opening (--verify-all)
+    trust_equal_digests: bool = False  # do not hash unread blobs with equal digests
+    diffoscope: bool = False  # embed diffoscope's view of files that still differ
+    report_dir: str | None = None  # extract both sides of every differing file here
+    limits: Limits = field(default_factory=Limits)
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How `check` builds (the build itself is a repro.buildkit.BuildSpec)."""
+
+    builds: int = 2
+    addrs: tuple[str, ...] = ()  # buildkitd addresses, one build each, round robin
+    tls: ClientTLS | None = None  # for tcp:// daemons with TLS (--tlscacert, ...)
+    builders: tuple[str, ...] = ()  # buildctl | buildx | buildx:NAME, round robin
+    vary: bool = False  # perturb the second and later builds
+    against: str | None = None  # also compare every build with this image
+    keep: str | None = None  # keep the built tarballs in this directory
+    progress: str = "auto"  # BuildKit's progress output (auto | plain | tty | quiet)
+    epoch_source: str = "git"  # where SOURCE_DATE_EPOCH came from (the report's build.source_date_epoch_from)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two images compared and explained."""
+
+    result: DiffResult
+    findings: tuple[Finding, ...]  # result.findings, explained
+    report: Report  # the report document of this comparison
+
+
+@contextlib.contextmanager
+def open_images(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
+                platform: str | None = None) -> Iterator[tuple[Image, Image]]:
+    """Both images, opened (and closed again on the way out). `platform` narrows what a
+    registry image fetches (see repro.oci.open_image); default: options.platform."""
     from repro.oci import open_image
 
-    stack = contextlib.ExitStack()
-    try:
-        a = stack.enter_context(open_image(ref_a, verify_all=verify_all, limits=limits, platform=platform,
-                                           registry=registry))
-        b = stack.enter_context(open_image(ref_b, verify_all=verify_all, limits=limits, platform=platform,
-                                           registry=registry))
-    except BaseException:
-        stack.close()
-        raise
-    stack.images = (a, b)  # type: ignore[attr-defined]
-    return stack
+    platform = platform if platform is not None else options.platform
+    with contextlib.ExitStack() as stack:
+        images = tuple(stack.enter_context(open_image(ref, verify_all=options.verify_all, limits=options.limits,
+                                                      platform=platform, registry=options.registry))
+                       for ref in (ref_a, ref_b))
+        yield images[0], images[1]
 
 
-def compare(a: Any, b: Any, *, platform: str | None, semantic: bool, ignore: tuple[str, ...],
-            source_date_epoch: int | None = None, build: Mapping[str, Any] | None = None,
-            extra: Mapping[str, Any] | None = None, use_diffoscope: bool = False,
-            limits: Any = None, report_dir: str | None = None, progress: Any = None,
-            config: Mapping[str, Any] | None = None, trust_equal_digests: bool = False) -> tuple[dict[str, Any], Any]:
-    """Diff two opened images, explain the findings and build the report document;
-    with `report_dir`, also extract the differing files (while the images are open).
-    `progress`: a repro.progress.Progress that shows the layers and files being compared;
-    `config`: the repro.toml behind the policy (repro.config.Config.report), kept in the policy."""
-    from repro.diff import DiffOptions, Policy, content_lookup, diff_images
+def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
+            source_date_epoch: int | None = None, builder_versions: tuple[str | None, str | None] | None = None,
+            build_started: tuple[float | None, float | None] | None = None,
+            build: Report | None = None, progress: Progress | None = None) -> Comparison:
+    """Diff two opened images, explain the findings and build the report document.
+    `source_date_epoch`: the build's, if known (explains mtimes and embedded times);
+    `builder_versions`: the BuildKit versions that built A and B, if known (cause
+    builder-version); `build_started`: when `check` started each build (time anchors for
+    dates found in files); `build`: the report's `build` object, for `check`."""
+    from repro.diff import content_lookup, diff_images
     from repro.explain import ExplainContext, explain
-    from repro.oci.model import Platform
-    from repro.report import build_report
+    from repro.report.document import build_report
 
     try:
-        plat = Platform.parse(platform) if platform else None
+        plat = Platform.parse(options.platform) if options.platform else None
     except ReproError as e:
         raise InputError(str(e)) from None
-    max_entries = limits.max_entries_per_layer if limits is not None else DiffOptions.max_entries
     hooks: dict[str, Any] = {}
     if progress is not None and progress.enabled:
         hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
                  "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=Policy.make(semantic, ignore, dict(config) if config else None),
-                                           max_entries=max_entries, verify_unread=not trust_equal_digests,
-                                           **hooks))
+    result = diff_images(a, b, DiffOptions(platform=plat, policy=options.policy,
+                                           max_entries=options.limits.max_entries_per_layer,
+                                           verify_unread=not options.trust_equal_digests, **hooks))
     lookup = content_lookup(result)
     context = ExplainContext.for_images(
-        a, b, source_date_epoch=source_date_epoch, refs=(a.ref, b.ref), report_dir=report_dir,
-        platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
+        a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
+        build_started=build_started, refs=(a.ref, b.ref),
+        report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
     findings = explain(list(result.findings), contents=lookup, context=context)
-    if use_diffoscope:
+    if options.diffoscope:
         from repro.explain.diffoscope import drill_down
 
         findings = drill_down(findings, lookup)
-    findings = tuple(findings)
-    extra = {**(extra or {}), "verification": {
-        "blobs_read": "hashed",
-        "blobs_not_read": "trusted by digest" if trust_equal_digests else "hashed"}}
-    doc = build_report(result, build=build, findings=findings, extra=extra)
-    if report_dir:
-        from repro.extract import extract
-
-        extract(result, findings, doc, report_dir)
-    return doc, result
+    explained = tuple(findings)
+    doc = build_report(result, build=build, findings=explained, trust_equal_digests=options.trust_equal_digests)
+    return Comparison(result, explained, doc)
 
 
-def emit(doc: Mapping[str, Any], fmt: str, output: str | None, quiet: bool = False,
-         attest: str | None = None) -> int:
-    """Render and write the report (and the attestation); return the exit code
-    (0 reproducible, 1 not)."""
-    from repro.atomic import atomic_write
-    from repro.report import render
+def diff(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
+         progress: Progress | None = None) -> Report:
+    """`repro diff`: the report of two existing images (with options.report_dir, the
+    differing files extracted there too)."""
+    with open_images(ref_a, ref_b, options) as (a, b):
+        compared = compare(a, b, options, progress=progress)
+        if options.report_dir:
+            _extract(compared, options.report_dir)
+    return compared.report
 
-    if attest:
-        from repro.attest import render_statement
 
-        atomic_write(attest, render_statement(doc))
+class BuildLog(Protocol):
+    """Where BuildKit's progress of parallel builds goes (a terminal's status line:
+    repro.cli.progress.BuildSink)."""
 
-    text = render(doc, fmt)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        # GitHub Actions shows this file on the run's page; append, as every step does.
-        try:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(render(doc, "markdown") + "\n")
-        except OSError as e:
-            raise InputError(f"cannot append to GITHUB_STEP_SUMMARY {summary}: {e.strerror}") from None
-    if output:
-        atomic_write(output, text)
-        if not quiet:
-            n = doc["summary"]["findings"]
-            click.echo(f"repro: {doc['verdict']}: {n} finding{'s' if n != 1 else ''}; report written to {output}",
-                       err=True)
-    else:
-        click.echo(text, nl=False)
-    return 0 if doc["verdict"] == "reproducible" else 1
+    def write(self, text: str) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def build_done(self, label: str) -> None: ...
+
+
+class Listener(Protocol):
+    """What `check` tells its caller on the way (the command line prints it on stderr)."""
+
+    def warning(self, text: str) -> None:
+        """Something the user should act on (shown even when quiet)."""
+
+    def note(self, text: str) -> None:
+        """What is happening (not shown when quiet)."""
+
+    def checked(self, report: Report) -> None:
+        """The comparisons of one build spec are done: `report` is the one shown, with
+        `comparisons` when there was more than one."""
+
+
+def check(spec: BuildSpec, options: CheckOptions = CheckOptions(), compare_options: CompareOptions = CompareOptions(),
+          *, progress: Progress | None = None, build_log: Callable[[], BuildLog | None] | None = None,
+          listener: Listener | None = None, tools: Tools | None = None) -> Report:
+    """`repro check`: build `spec` options.builds times, compare, explain, and follow a
+    difference in a `COPY --from=STAGE` layer into STAGE (built with --target on the same
+    daemons). Returns one report: the first comparison that differs (else the first), with
+    every comparison's verdict under `comparisons` when there is more than one (or an
+    --against image). `build_log()`: where the builds' progress goes, if anywhere;
+    `tools`: the BuildKit binaries, when the caller looked them up already."""
+    from repro.buildkit import find_buildkit
+
+    if tools is None and (not options.builders or "buildctl" in options.builders):
+        tools = find_buildkit()
+    with contextlib.ExitStack() as stack:
+        if options.keep:
+            from repro.atomic import make_output_dir
+
+            make_output_dir(options.keep, "--keep")
+            out_dir = options.keep
+        else:
+            out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
+        return _check_one(spec, options, compare_options, out_dir, progress=progress, build_log=build_log,
+                          listener=listener or _Silent(), tools=tools)
+
+
+def check_bake(targets: Sequence[BakeTarget], options: CheckOptions = CheckOptions(),
+               compare_options: CompareOptions = CompareOptions(), *, progress: Progress | None = None,
+               build_log: Callable[[], BuildLog | None] | None = None, listener: Listener | None = None) -> Report:
+    """`repro check --bake`: `check` for every bake target, in one report (each target's
+    findings under its name; repro/report/bake.py). With --keep and --report-dir, each
+    target gets its own subdirectory."""
+    from repro.buildkit import find_buildkit
+    from repro.report.bake import combine
+
+    tools = find_buildkit() if not options.builders or "buildctl" in options.builders else None
+    with contextlib.ExitStack() as stack:
+        if options.keep:
+            from repro.atomic import make_output_dir
+
+            make_output_dir(options.keep, "--keep")
+        docs = []
+        for t in targets:
+            if options.keep:
+                out_dir = os.path.join(options.keep, t.name)
+                os.makedirs(out_dir, exist_ok=True)
+            else:
+                out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="repro-check-"))
+            target_options = replace(compare_options, report_dir=os.path.join(compare_options.report_dir, t.name)
+                                     if compare_options.report_dir else None)
+            docs.append((t.name, _check_one(t.spec, options, target_options, out_dir, progress=progress,
+                                            build_log=build_log, listener=listener or _Silent(), tools=tools)))
+        if progress is not None:
+            progress.clear()
+        return combine(docs, {t.name: t.ignored for t in targets})
+
+
+def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareOptions, out_dir: str, *,
+               progress: Progress | None, build_log: Callable[[], BuildLog | None] | None, listener: Listener,
+               tools: Tools | None) -> Report:
+    """Build `spec` into out_dir, compare, follow COPY --from findings into their stages;
+    the report of the comparison the report shows."""
+    from repro.buildkit import BuildSession
+    from repro.report.document import build_document, comparison_entry, name_inputs
+
+    _warn_frontend(spec, listener)
+    sink = build_log() if build_log is not None else None
+    with BuildSession(spec, options.builds, out_dir, addrs=options.addrs, vary=options.vary, progress=options.progress,
+                      tools=tools, builders=options.builders, stderr=sink, keep_daemons=True,
+                      tls=options.tls) as session:
+        results = session.run(on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
+        if progress is not None:
+            progress.clear()
+        build_doc = build_document(results, options.epoch_source)
+        against = options.against
+        # every build against IMAGE, then the builds with each other
+        pairs = [(against, r.path) for r in results] if against else []
+        pairs += [(results[0].path, r.path) for r in results[1:]]
+        versions: dict[str | None, str] = {r.path: r.buildkit_version for r in results}  # not known for --against
+        started: dict[str | None, float] = {r.path: r.started for r in results}
+        platform = built_platform(results[0].path, compare_options.limits) if against else None
+        extracted: list[bool] = []
+
+        def compare_pair(ref_a: str, ref_b: str, *, plat: str | None = None,
+                         extract_if: Callable[[Report], bool] | None = None) -> Report:
+            pair_options = replace(compare_options, platform=plat, report_dir=None)  # extracted below, if chosen
+            with open_images(ref_a, ref_b, pair_options) as (a, b):
+                compared = compare(a, b, pair_options, source_date_epoch=spec.source_date_epoch,
+                                   builder_versions=(versions.get(ref_a), versions.get(ref_b)),
+                                   build_started=(started.get(ref_a), started.get(ref_b)), build=build_doc,
+                                   progress=progress)
+                if compare_options.report_dir and extract_if is not None and not extracted and \
+                        extract_if(compared.report):
+                    _extract(compared, compare_options.report_dir, findings=compared.result.findings)
+                    extracted.append(True)
+            return compared.report
+
+        docs = []
+        for ref_a, ref_b in pairs:
+            # --report-dir gets the first comparison that differs (else the last one)
+            last = (ref_a, ref_b) == pairs[-1]
+            doc = compare_pair(ref_a, ref_b, plat=platform if ref_a == against else None,
+                               extract_if=lambda d, last=last: d["verdict"] != "reproducible" or last)
+            docs.append((ref_a, ref_b, doc))
+        # one report: the first comparison that differs (else the first); with more than one
+        # comparison, every comparison's verdict is listed under "comparisons"
+        chosen_a, chosen_b, chosen = next(((a, b, d) for a, b, d in docs if d["verdict"] != "reproducible"), docs[0])
+        if chosen["verdict"] != "reproducible" and chosen_a != against:
+            j = next(i for i, r in enumerate(results) if r.path == chosen_b)
+            _follow_stages(chosen, spec, session, (0, j), out_dir, compare_pair, listener)
+        if not options.keep:  # the tarballs go away with the temp dir: name the builds instead
+            names = {r.path: f"build-{i + 1}" for i, r in enumerate(results)}
+            for _, _, doc in docs:
+                name_inputs(doc, names)
+        if len(docs) > 1 or against:
+            chosen["comparisons"] = [comparison_entry(d, d is chosen, against) for _, _, d in docs]
+            listener.checked(chosen)
+    return chosen
+
+
+def _warn_frontend(spec: BuildSpec, listener: Listener) -> None:
+    """A `# syntax=IMAGE` directive makes BuildKit fetch that frontend from a registry for
+    every build: unless pinned by digest, it is an input that can change under the tag."""
+    from repro.dockerfile import read_directives
+
+    try:
+        with open(spec.dockerfile_path(), "rb") as f:
+            directives = read_directives(f.read().decode("utf-8", errors="replace"))
+    except (OSError, ReproError):
+        return  # the build reports an unreadable or refused Dockerfile itself
+    syntax = next((d.value for d in directives if d.name == "syntax"), None)
+    if syntax and "@sha256:" not in syntax:
+        listener.warning(f"{spec.dockerfile_path()} says '# syntax={syntax}': BuildKit fetches that frontend image "
+                         "by tag for every build; pin it (IMAGE@sha256:...) so that both builds, and next year's, "
+                         "parse the Dockerfile with the same frontend")
+
+
+def _follow_stages(doc: Report, spec: BuildSpec, session: Any, sides: tuple[int, int], out_dir: str,
+                   compare_pair: Callable[..., Report], listener: Listener) -> None:
+    """Follow findings in COPY --from layers into their stages (repro.dockerfile.chain),
+    building each stage with --target on the daemons builds `sides` ran on."""
+    from repro.dockerfile import parse_file
+    from repro.dockerfile.chain import add_stage_chains
+
+    try:
+        df = parse_file(spec.dockerfile_path())
+    except ReproError as e:  # BuildKit built it: a Dockerfile our parser refuses must not fail the check
+        listener.warning(f"cannot follow COPY --from findings into their stages: {e}")
+        return
+    if len(df.stages) < 2:
+        return
+    work = os.path.join(out_dir, ".stages")
+
+    def build_stage(stage: Any, name: str, dockerfile: str | None) -> tuple[str, str]:
+        os.makedirs(work, exist_ok=True)
+        stage_spec = replace(spec, target=name, dockerfile=dockerfile or spec.dockerfile, no_cache=False)
+        listener.note(f"building stage {stage.ref} on both sides to find what made the difference")
+        paths = []
+        for side in sides:
+            out = os.path.join(work, f"stage-{stage.index}-build-{side + 1}.tar")
+            session.rebuild(side, stage_spec, out, label=f"build {side + 1}, stage {stage.ref}")
+            paths.append(out)
+        return paths[0], paths[1]
+
+    build_args = dict(a.split("=", 1) for a in spec.build_args if "=" in a)
+    try:
+        add_stage_chains(doc, df, spec.dockerfile_path(), target=spec.target, build_args=build_args,
+                         build_stage=build_stage, compare=lambda a, b: compare_pair(a, b), work=work)
+    except ReproError as e:  # the verdict stands; only the explanation is missing
+        listener.warning(f"could not follow COPY --from findings into their stages: {e}")
+
+
+class _Silent:
+    def warning(self, text: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def checked(self, report: Report) -> None:
+        pass
+
+
+def built_platform(path: str, limits: Limits) -> str | None:
+    """The platform of a single-platform build: a published multi-platform image is
+    compared for that platform only (the others were not rebuilt, so they say nothing)."""
+    from repro.oci import open_image
+
+    with open_image(path, limits=limits) as image:
+        found = {str(mi.platform) for mi in image.manifests if not mi.is_attestation and mi.platform is not None}
+    return found.pop() if len(found) == 1 else None
+
+
+def _extract(compared: Comparison, directory: str, findings: tuple[Finding, ...] | None = None) -> None:
+    from repro.extract import extract
+
+    extract(compared.result, compared.findings if findings is None else findings, compared.report, directory)

@@ -141,7 +141,7 @@ def progress_mode(progress: str, label: str, sink: IO[str]) -> str:
 def shows_log(progress: str, sink: IO[str]) -> bool:
     """Whether a build client's log is copied to `sink`: always with --progress plain, tty
     or rawjson; never with quiet; with auto only where someone watches it: a terminal, or
-    a sink that turns the lines into a status display (repro.progress.BuildSink). Off a
+    a sink that turns the lines into a status display (repro.cli.progress.BuildSink). Off a
     terminal a successful build leaves no log in CI output; a failed one's error quotes
     the failed step (ClientRun.failure)."""
     if progress != "auto":

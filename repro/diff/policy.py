@@ -61,7 +61,7 @@ SEMANTIC_RULES: tuple[tuple[str, str, Callable[[Finding], bool]], ...] = (
 class Policy:
     semantic: bool = False
     ignore: tuple[str, ...] = ()  # path globs, as given (leading "/" or "./" dropped)
-    config: str = ""  # the repro.toml behind this policy (repro.config), as canonical JSON; "" if none
+    config: str = ""  # the repro.toml behind this policy (repro.cli.config), as canonical JSON; "" if none
 
     @classmethod
     def make(cls, semantic: bool, ignore: tuple[str, ...] | list[str],

@@ -67,31 +67,32 @@ def explain(
                       else ctx.source_date_epoch,
                       builder_versions=builder_versions or ctx.builder_versions)
     todo = list(findings)
-    ctx = ctx.with_anchors(_mtime_anchors(todo))
+    ctx = ctx.with_file_times(*_mtime_anchors(todo))
     if packaging_only(todo):
         from dataclasses import replace
 
         ctx = replace(ctx, packaging_only=True)
-    base_clock = heuristics.Clock(anchors=ctx.anchors(), epochs=ctx.epochs())
+    base_clock = heuristics.Clock(anchors=ctx.anchors(), epochs=ctx.epochs(),
+                                  sides=(ctx.anchors(0), ctx.anchors(1)))
     names = _pair_names(todo, base_clock)
     return [_explain_one(f, i, contents, ctx, base_clock, names) for i, f in enumerate(todo)]
 
 
-def _mtime_anchors(findings: list[Finding]) -> list[float]:
-    """mtimes the differ saw differ: unclamped file times are times the build ran."""
-    out: set[float] = set()
+def _mtime_anchors(findings: list[Finding]) -> tuple[set[float], set[float]]:
+    """mtimes the differ saw differ, per side: unclamped file times are times the build ran."""
+    out: tuple[set[float], set[float]] = (set(), set())
     for f in findings:
         if f.kind == "file" and f.field == "mtime":
-            for v in (f.a, f.b):
+            for side, v in enumerate((f.a, f.b)):
                 try:
                     t = float(v)
                 except (TypeError, ValueError):
                     continue
                 if heuristics.MIN_PLAUSIBLE <= t <= heuristics.MAX_PLAUSIBLE:
-                    out.add(float(int(t) // 60 * 60))  # a minute is fine for a 2-day window
-        if len(out) >= MAX_ANCHORS:
+                    out[side].add(float(int(t) // 60 * 60))  # a minute is fine for a 2-day window
+        if len(out[0]) + len(out[1]) >= MAX_ANCHORS:
             break
-    return sorted(out)
+    return out
 
 
 def _reads_clock(f: Finding) -> bool:
@@ -106,7 +107,7 @@ def _explain_one(f: Finding, index: int, contents: ContentLookup | None, ctx: Ex
         return f
     clock = base_clock
     if f.kind == "file" and _reads_clock(f):
-        clock = heuristics.Clock(base_clock.anchors, base_clock.epochs, clock=True)
+        clock = heuristics.Clock(base_clock.anchors, base_clock.epochs, clock=True, sides=base_clock.sides)
     looked: dict[str, Any] = dict(names.get(index, {}))
     if f.kind == "file" and f.field == "content" and contents is not None:
         a, b = contents(f)
@@ -140,7 +141,14 @@ def hint(v: Verdict, s: Subject) -> str:
     text = (command.hint if command is not None and command.hint else None) or v.cause.hint
     if blame is None:
         return text
-    return f"`{cmds.quote(blame.segment)}`: {text}"
+    return f"{span(cmds.quote(blame.segment))}: {text}"
+
+
+def span(text: str) -> str:
+    """Text from an image as a code span of a hint: hints are our prose, and everything in
+    them that comes from an image is in backticks (renderers show it as code, never as
+    markup), with its own backticks turned into quotes so that it cannot close the span."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
@@ -148,7 +156,7 @@ def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
     which --report-dir writes out; diffoscope on both images for other findings."""
     if f.kind != "file" or not f.path:
         if ctx.refs:
-            return f"no known cause: compare the two values above, or both images: `{shell_join('diffoscope', *ctx.refs)}`"
+            return f"no known cause: compare the two values above, or both images: {span(shell_join('diffoscope', *ctx.refs))}"
         return "no known cause: compare the two values above"
     where = ctx.report_paths(f.platform, f.path)
     given = where is not None
@@ -161,12 +169,12 @@ def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
         path = pa if f.a else pb
         side = "A" if f.a else "B"
         if given:
-            return f"no known cause; the file, only in {side}, is at {path}"
-        return f"no known cause; `--report-dir {UNKNOWN_DIR}` writes the file, only in {side}, to {path}"
-    cmd = shell_join("diffoscope", pa, pb)
+            return f"no known cause; the file, only in {side}, is at {span(path)}"
+        return f"no known cause; `--report-dir {UNKNOWN_DIR}` writes the file, only in {side}, to {span(path)}"
+    cmd = span(shell_join("diffoscope", pa, pb))
     if given:
-        return f"no known cause: `{cmd}` (both sides are in {pa} and {pb})"
-    return f"no known cause: `--report-dir {UNKNOWN_DIR}` writes both sides to {pa} and {pb}; then `{cmd}`"
+        return f"no known cause: {cmd} (both sides are in {span(pa)} and {span(pb)})"
+    return f"no known cause: `--report-dir {UNKNOWN_DIR}` writes both sides to {span(pa)} and {span(pb)}; then {cmd}"
 
 
 # --- names that differ by a date or a random part --------------------------------------

@@ -102,11 +102,11 @@ CATALOGUE: tuple[Cause, ...] = (
         example="RUN apt-get update",
     ),
     Cause(
-        "distro-state", "var/cache/man/*, var/cache/fontconfig/*, var/cache/debconf/*-old, "
+        "distro-state", "var/cache/man/*, var/cache/fontconfig/*, var/cache/debconf/*, "
         "dnf history",
         "caches written at install time",
         "delete them in the same RUN, or keep them in cache mounts",
-        (_paths("var/cache/man/**", "var/cache/fontconfig/**", "var/cache/debconf/*-old",
+        (_paths("var/cache/man/**", "var/cache/fontconfig/**", "var/cache/debconf/**",
                 "var/lib/dnf/**", "var/cache/dnf/**", "var/lib/yum/**", "var/cache/yum/**",
                 "var/lib/rpm/**", "usr/lib/sysimage/rpm/**"),),
         (Command(_CMD + r"(?:apt-get|apt|dpkg|dnf|yum|fc-cache|mandb)" + _END, decides=False),),
@@ -335,12 +335,21 @@ CATALOGUE: tuple[Cause, ...] = (
         example="RUN uname -r > /kernel",
     ),
     Cause(
-        "cpu-count", "content differs with the number of CPUs of the build",
-        "parallel builds (`make -j$(nproc)`), thread pools or `nproc` output depend on the CPUs",
-        "fix the parallelism (`-j4`) or make the output independent of the order of work",
+        "machine-resources", "content differs with the CPUs or the memory of the build machine",
+        "parallel builds (`make -j$(nproc)`), thread pools, `nproc` output or memory-sized "
+        "defaults depend on the machine",
+        "fix the parallelism (`-j4`) and sizes, or make the output independent of the order of work",
         (),
-        (Command(r"\bnproc\b|-j\s*\$\(nproc\)|/proc/cpuinfo|getconf\s+_NPROCESSORS"),),
+        (Command(r"\bnproc\b|-j\s*\$\(nproc\)|/proc/cpuinfo|/proc/meminfo|getconf\s+_NPROCESSORS|\bfree\b"),),
         example="RUN nproc > /cpus",
+    ),
+    Cause(
+        "environment", "content differs with the build's environment variables or PATH",
+        "the build wrote its environment (`env > file`), or picked tools by PATH order",
+        "write only the variables you mean (`ARG`/`ENV` in the Dockerfile); use absolute tool paths",
+        (),
+        (Command(_CMD + r"(?:env|printenv|export\s+-p|set)" + _END + r"(?![^|;&]*=)"),),
+        example="RUN env > /build-env",
     ),
     Cause(
         "locale", "content differs with the build's locale (sort order, messages, number format)",
@@ -485,7 +494,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "mtime-older-than-epoch"),
     Experiment(("locales", "locale"), ("locale", "file-order"), "locale"),
     Experiment(("domain_host", "hostname", "domainname"), ("hostname",), "hostname"),
-    Experiment(("num_cpus", "cpus", "nproc"), ("cpu-count", "file-order"), "cpu-count"),
+    Experiment(("num_cpus", "cpus", "nproc", "memory"), ("machine-resources", "file-order"), "machine-resources"),
+    Experiment(("environment", "exec_path", "exec-path", "home"), ("environment",), "environment"),
     Experiment(("kernel",), ("kernel-version",), "kernel-version"),
     Experiment(("warm_cache", "warm-cache", "cache"),
                ("tool-cache", "npm-cache", "python-record", "python-bytecode"), "tool-cache"),

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol, Sequence
 
 from repro import __version__
 from repro.diff.engine import DiffResult, LayerPair, PlatformResult
 from repro.diff.finding import Finding, jsonable
 
 SCHEMA = "repro-report/v1"
+
+Report = dict[str, Any]  # a report document: JSON-ready, the same for every renderer
 
 
 def _layer_side(layer: Any) -> dict[str, Any] | None:
@@ -77,8 +79,11 @@ def unknown_count(summary: Mapping[str, Any]) -> int:
 
 
 def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
-                 findings: tuple[Finding, ...] | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The v1 document. `findings` overrides result.findings (e.g. after explaining)."""
+                 findings: tuple[Finding, ...] | None = None, trust_equal_digests: bool | None = None,
+                 extra: Mapping[str, Any] | None = None) -> Report:
+    """The v1 document. `findings` overrides result.findings (e.g. after explaining);
+    `build`: the `build` object (build_document), for `check`; `trust_equal_digests`:
+    how blobs were verified, recorded as `verification` (None: not recorded)."""
     fs = result.findings if findings is None else findings
     by_kind = Counter(f.kind for f in fs)
     by_cause = Counter(f.cause or "unexplained" for f in fs)
@@ -105,9 +110,62 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
     doc["ignored"] = [{**f.to_json(), "reason": why} for f, why in result.ignored]
     if extra:
         doc.update(extra)
+    if trust_equal_digests is not None:
+        doc["verification"] = {"blobs_read": "hashed",
+                               "blobs_not_read": "trusted by digest" if trust_equal_digests else "hashed"}
     # refs, platforms and instructions come from the user and the images too: every string
     # must encode as UTF-8 and every number be finite for the renderers
     return jsonable(doc)
+
+
+class BuildRecord(Protocol):
+    """What the report takes from one build (repro.buildkit.BuildResult)."""
+
+    buildkit_version: str
+    source_date_epoch: int
+    exporter: Mapping[str, str]
+    base_digests: Mapping[str, str]
+    image_digest: str
+    builder: str
+    driver: str
+    daemon: str
+    snapshotter: str
+    duration: float
+    variations: Sequence[Any]  # repro.buildkit.variations: what was applied to this build
+    varied: bool
+
+
+def build_document(results: Sequence[BuildRecord], epoch_source: str) -> dict[str, Any]:
+    """The report's `build` object: the settings every build shared, and each build.
+    `epoch_source`: where SOURCE_DATE_EPOCH came from (flag, repro.toml or git)."""
+    first = results[0]
+    versions = sorted({r.buildkit_version for r in results})
+    return {
+        "buildkit_version": versions[0] if len(versions) == 1 else versions,
+        "source_date_epoch": first.source_date_epoch,
+        "exporter": dict(first.exporter),
+        "base_digests": dict(first.base_digests),
+        "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
+        "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
+                    "snapshotter": r.snapshotter,
+                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
+        "source_date_epoch_from": epoch_source,
+    }
+
+
+def name_inputs(doc: Report, names: Mapping[str, str]) -> None:
+    """Rename the report's inputs (a temp tarball of `check` is named `build-N` instead)."""
+    for inp in doc["inputs"]:
+        inp["ref"] = names.get(inp["ref"], inp["ref"])
+
+
+def comparison_entry(doc: Mapping[str, Any], reported: bool, against: str | None) -> dict[str, Any]:
+    """One entry of the report's `comparisons` (docs/report-format.md): the verdict of
+    one comparison of `check`; `reported`: its findings are the report's."""
+    a, b = doc["inputs"][0], doc["inputs"][1]
+    return {"a": a["ref"], "b": b["ref"], "verdict": doc["verdict"], "findings": doc["summary"]["findings"],
+            "pair": f"{a['ref']} vs {b['ref']}", "role_a": "against" if a["ref"] == against else "build",
+            "role_b": "build", "digest_a": a.get("digest"), "digest_b": b.get("digest"), "reported": reported}
 
 
 @dataclass(frozen=True)

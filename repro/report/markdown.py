@@ -35,6 +35,15 @@ def _esc(s: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]<>|#!~$&" else c for c in s)
 
 
+def _hint(s: str) -> str:
+    """A hint: our prose, with what it quotes from an image (a command, a path) in backtick
+    spans (repro.explain keeps image text inside them). Both parts are escaped: prose as
+    plain text, spans as code, so neither can add markup."""
+    parts = re.split(r"(`[^`]*`)", s.replace("\n", " "))
+    return "".join(_code(p[1:-1]) if p.startswith("`") and p.endswith("`") and len(p) > 1 else _esc(p)
+                   for p in parts)
+
+
 def _code(s: str) -> str:
     """Untrusted text as one inline code span: the fence is longer than any run of
     backticks inside, so the text cannot close it."""
@@ -143,7 +152,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]
             for f in hints:
                 out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
-                           f"{(f.get('hint') or '').replace(chr(10), ' ')}")  # our own catalogue text
+                           f"{_hint(f.get('hint') or '')}")
                 for lst in listings(f.get("detail") or {}):
                     note = f" ({'; '.join(lst.notes)})" if lst.notes else ""
                     out += ["", f"  {_esc(lst.title[:1].upper() + lst.title[1:])}{_esc(note)}:", "",

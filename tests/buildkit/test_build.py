@@ -62,8 +62,8 @@ def test_nondeterministic_context_differs_where_expected_json_says(isolated, bui
 
     from repro.pipeline import compare, open_images  # the diff pipeline, as `repro check` runs it
 
-    with open_images(a, b) as stack:
-        doc, _ = compare(*stack.images, platform=None, semantic=False, ignore=(), source_date_epoch=EPOCH)
+    with open_images(a, b) as (image_a, image_b):
+        doc = compare(image_a, image_b, source_date_epoch=EPOCH).report
     files = {(f["path"], f["field"]): f.get("cause") for f in doc["findings"] if f["kind"] == "file"}
     for diff in want["differences"]:
         assert (diff["path"], diff["field"]) in files, doc["findings"]

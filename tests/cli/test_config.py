@@ -12,7 +12,7 @@ import pytest
 
 from tests.buildkit_fixtures import EPOCH, ROOT, context
 from repro.attest import statement
-from repro.config import Config, load_config, parse_settings
+from repro.cli.config import Config, load_config, parse_settings
 from repro.diff import Policy
 from repro.errors import InputError
 

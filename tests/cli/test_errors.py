@@ -67,7 +67,7 @@ def test_every_choice_option_suggests_the_nearest_choice():
     import click
 
     from repro.cli import cli
-    from repro.cli_options import Choice
+    from repro.cli.options import Choice
 
     def params(cmd):
         yield from cmd.params

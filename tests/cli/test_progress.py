@@ -13,7 +13,7 @@ import pytest
 from tests import imagegen as g
 from tests.buildkit_fixtures import EPOCH, ROOT, context
 from tests.imagegen import write_image
-from repro.progress import BuildSink, Progress, human_bytes
+from repro.cli.progress import BuildSink, Progress, human_bytes
 from tests.imagegen import base_spec
 
 

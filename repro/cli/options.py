@@ -1,21 +1,27 @@
 """Command-line options shared by several commands, and how their values are read.
 
 Option groups are decorators (report, limits, registry, build, config, quiet) so that
-`diff`, `inspect`, `build` and `check` spell each option the same way; the `make_*`
-functions turn the parsed values into the records the library takes.
+`diff`, `inspect`, `build` and `check` spell each option the same way; the `make_*` and
+`*_options` functions turn the parsed values into the records the library takes
+(Limits, RegistryOptions, BuildSpec, repro.pipeline.CompareOptions, OutputOptions).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import click
 
+from repro.cli.output import OutputOptions
 from repro.errors import InputError
+from repro.report import RENDERERS
 
-FORMATS = ("text", "json", "markdown", "html", "junit")
+if TYPE_CHECKING:
+    from repro.pipeline import CompareOptions
+
+FORMATS = tuple(RENDERERS)
 
 
 class Choice(click.Choice):
@@ -65,6 +71,29 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def compare_options(opts: dict[str, Any], *, semantic: bool, ignore: tuple[str, ...],
+                    config: Mapping[str, Any] | None = None) -> CompareOptions:
+    """repro.pipeline.CompareOptions from the report, limit and registry options, removing
+    them from `opts`; `semantic`, `ignore` and `config` (repro.toml) make the policy."""
+    from repro.diff import Policy
+    from repro.pipeline import CompareOptions
+
+    registry = make_registry(opts)
+    limits = make_limits(opts)
+    return CompareOptions(platform=opts.pop("platform", None),
+                          policy=Policy.make(semantic, ignore, dict(config) if config else None),
+                          verify_all=bool(opts.pop("verify_all", False)),
+                          trust_equal_digests=bool(opts.pop("trust_equal_digests", False)),
+                          diffoscope=bool(opts.pop("use_diffoscope", False)), report_dir=opts.pop("report_dir", None),
+                          limits=limits, registry=registry)
+
+
+def output_options(opts: dict[str, Any]) -> OutputOptions:
+    """Where the report goes (--format, -o, --attest), removing them from `opts`."""
+    return OutputOptions(format=opts.pop("fmt"), path=opts.pop("output", None), attest=opts.pop("attest", None),
+                         quiet=is_quiet())
 
 
 _LIMIT_FLAGS = (
@@ -147,7 +176,7 @@ def is_quiet() -> bool:
 
 def progress_display() -> Any:
     """The progress line for this command: on stderr, only on a terminal and without --quiet."""
-    from repro.progress import Progress
+    from repro.cli.progress import Progress
 
     return Progress.for_stderr(quiet=is_quiet())
 
@@ -158,7 +187,7 @@ def _set_config(ctx: click.Context, param: Any, value: Any) -> None:
 
 
 def config_options(f: Callable[..., Any] | None = None, *, report: bool = True) -> Any:
-    """--config FILE / --no-config: the repro.toml that holds a team's defaults (repro/config.py).
+    """--config FILE / --no-config: the repro.toml that holds a team's defaults (repro/cli/config.py).
     `@config_options(report=False)` for a command that writes no report (`build`)."""
     def add(f: Callable[..., Any]) -> Callable[..., Any]:
         f = click.option("--no-config", "no_config", is_flag=True, expose_value=False, callback=_set_config,
@@ -181,7 +210,7 @@ def apply_config(context: str, values: dict[str, Any]) -> tuple[Any, list[str]]:
     return (the Config, the config keys that flags overrode)."""
     from click.core import ParameterSource
 
-    from repro.config import load_config
+    from repro.cli.config import load_config
 
     ctx = click.get_current_context()
     cfg = load_config(context, ctx.meta.get("repro.config"), disabled=bool(ctx.meta.get("repro.no_config")))

@@ -1,0 +1,42 @@
+"""The diagnosis corpus (testdata/diagnosis): every context built twice on fresh daemons,
+the differing files found with tarfile, and every one of them given its true cause, a
+hint and the instruction that made it by `repro diff`, run with the clock set years
+after the builds.
+
+Building the corpus is the slow part of the suite (see testdata/diagnosis/README.md for
+what it costs); pairs are cached under ~/.cache/repro/diagnosis, so a second run only
+diffs. benchmarks/bench_diagnosis.py prints the same scores as an accuracy and a
+confusion list.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.diagnosis import corpus
+
+CONTEXTS = corpus.load()
+pytestmark = pytest.mark.buildkit
+
+
+@pytest.fixture(scope="session")
+def pairs(buildkit_tools) -> dict:
+    return corpus.build_all(CONTEXTS, jobs=2)
+
+
+def test_the_corpus_has_busybox_and_debian_cases():
+    bases = [c.base for c in CONTEXTS]
+    assert len(CONTEXTS) >= 25 and bases.count("busybox") >= 15
+    assert sum(b.startswith("debian") for b in bases) >= 8
+
+
+@pytest.mark.parametrize("ctx", CONTEXTS, ids=[c.name for c in CONTEXTS])
+def test_context(pairs, ctx):
+    pair = pairs[ctx.name]
+    found = corpus.truth(pair.a, pair.b)
+    assert corpus.check_expect(ctx, found) == []
+    report, _ = corpus.repro_diff(pair.a, pair.b, corpus.LATER_CLOCK)
+    scores, _ = corpus.score(ctx.name, ctx, found, report)
+    assert [s for s in scores if not s.ok] == []
+    if not ctx.expect:
+        assert report["verdict"] == "reproducible"
