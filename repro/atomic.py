@@ -71,9 +71,9 @@ def check_output_file(path: str, option: str) -> None:
         raise InputError(f"{option} {path}: directory {directory} is not writable")
 
 
-def check_output_dir(path: str, option: str, *, empty: bool = False) -> None:
+def check_output_dir(path: str, option: str, *, empty: bool = False, parents: bool = True) -> None:
     """InputError now unless directory `path` can be made or written (and, with `empty`,
-    is empty when it exists)."""
+    is empty when it exists); `parents=False`: its parent must exist already."""
     target = os.path.abspath(path)
     if os.path.lexists(target):
         if not os.path.isdir(target) or os.path.islink(target):
@@ -84,6 +84,8 @@ def check_output_dir(path: str, option: str, *, empty: bool = False) -> None:
             raise InputError(f"{option} {path}: directory is not writable")
         return
     parent = os.path.dirname(target)
+    if not parents and not os.path.isdir(parent):
+        raise InputError(f"{option} {path}: parent directory {parent} does not exist")
     while not os.path.exists(parent) and os.path.dirname(parent) != parent:
         parent = os.path.dirname(parent)  # make_output_dir creates the missing parents
     if not os.path.isdir(parent):

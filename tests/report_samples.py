@@ -105,7 +105,7 @@ def with_build(doc: dict[str, Any], *, varied: bool, builds: int = 2) -> dict[st
                               for n in range(2, builds + 1)]
         out["warnings"] = [{"kind": "platform-mismatch", "platform": "linux/arm64", "found": "amd64", "checked": 12,
                             "matching": 0, "example": "bin/busybox",
-                            "message": "linux/arm64: 12 of the 12 executables checked are built for x86-64, not for "
+                            "message": "linux/arm64: 12 of 12 executables checked are built for x86-64, not "
                                        "arm64 (e.g. /bin/busybox): the base image probably has no variant for this "
                                        "platform, so the image will not run there"}]
     out["build"] = {
