@@ -40,7 +40,13 @@ embedded-timestamp
             differ *only* by date-like values: `only_timestamps` true) and every pair
             made of bare digits is convincing (written dates need no closeness, so an old
             image against a rebuild still gets the cause), or
-         b. some pair is convincing (`only_timestamps` false: something else differs too).
+         b. some pair is convincing (`only_timestamps` false: something else differs too),
+            or
+         c. there is no pair, but each of at most LONE_REGIONS regions holds on one side
+            only written date-times with a time of day (at most LONE_SLACK bytes of label
+            beside them) and on the other no date-like token and at most LONE_OTHER bytes:
+            a stamp one build wrote where the other wrote something short or nothing
+            (`timestamps` entries then have only the side's own keys and `only_in`).
 
 random-content
     Given only when no timestamp pair was found and the raw bytes are not a known
