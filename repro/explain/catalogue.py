@@ -130,7 +130,7 @@ CATALOGUE: tuple[Cause, ...] = (
         "`rm -f /etc/ssh/ssh_host_*` in the same RUN; generate keys at first start "
         "(`ssh-keygen -A`) — shipping them is also a security problem",
         (_paths("etc/ssh/ssh_host_*"),),
-        (Command(_CMD + r"ssh-keygen" + _END),
+        (Command(_CMD + r"ssh-keygen" + _END, paths=("etc/ssh/**",)),
          Command(r"openssh-server|dpkg-reconfigure\s+openssh", decides=False)),
         example="RUN ssh-keygen -A",
     ),
@@ -304,7 +304,10 @@ CATALOGUE: tuple[Cause, ...] = (
          Command(_CMD + r"(?:chpasswd|mkpasswd)" + _END + r"|\bopenssl\s+passwd\b|"
                  + _CMD + r"useradd\s.*\s-p\s", hint=SALT),
          Command(r"\b(?:os\.urandom|secrets\.|uuid\.uuid[14]|random\.(?:rand|choice|random|shuffle|getrandbits))"),
-         Command(_CMD + r"gpg\s.*--(?:quick-)?gen-key")),
+         Command(r"\bsrand\b|\brand\(\)|\$\{?SRANDOM\b"),
+         Command(_CMD + r"(?:gpg\s.*--(?:quick-)?gen-key|ssh-keygen|openssl\s+genrsa|certtool|mkcert)" + _END,
+                 hint="a key made at build time is random (and a secret shipped in the image): "
+                      "make it at first start, or mount it at run time")),
         example="RUN head -c 16 /dev/urandom > /seed",
     ),
     Cause(

@@ -16,7 +16,6 @@ specific to that file, else it only says the command ran in the same step).
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 from functools import lru_cache

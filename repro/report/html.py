@@ -48,7 +48,7 @@ a{color:#0969da}
 .verdict p{margin:.3rem 0 0}
 .verdict .warning{margin-top:.5rem;padding:.4rem .6rem;background:var(--warn-bg);border:1px solid #d4a72c;border-radius:6px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(26rem,100%),1fr));gap:1rem}
-.grid>*{min-width:0}
+.grid>*{min-width:0}.grid>.wide{grid-column:1/-1}
 .box{border:1px solid var(--line);border-radius:8px;padding:.75rem 1rem}
 .box h3{margin-bottom:.5rem}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
@@ -520,7 +520,7 @@ def _comparisons_box(doc: Mapping[str, Any]) -> str:
                    f"{_digest(c.get('digest_b'))}</td><td>{escape(str(c.get('verdict')))}"
                    f"{'<br><span class=muted>shown below</span>' if c.get('reported') else ''}</td>"
                    f"<td class=num>{_text(c.get('findings'))}</td></tr>" for c in comps if isinstance(c, Mapping))
-    return (f'<div class="box"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th style="width:9rem">verdict'
+    return (f'<div class="box wide"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th style="width:9rem">verdict'
             f'</th><th class="num">findings</th></tr></thead><tbody>{rows}</tbody></table></div>')
 
 

@@ -249,3 +249,22 @@ def test_segments_and_naming():
     assert cmds.names_file("mktemp -d /opt/w.XXXXXX", "opt/w.Ab12Cd/result.txt") == cmds.TREE
     assert cmds.names_file("gzip /usr/share/doc/x/changelog", "usr/share/doc/x/changelog.gz") == cmds.EXACT
     assert cmds.names_file("python3 -m py_compile /app/m.py", "app/__pycache__/m.cpython-311.pyc") == cmds.EXACT
+
+
+def test_the_text_summary_counts_unknown_findings_also_when_all_are(tmp_path, capsys):
+    # the report: every finding unexplained, and the summary said nothing of it
+    from repro.cli import main
+    from tests import imagegen as g
+
+    def image(n: int) -> g.ImageSpec:
+        return g.ImageSpec(created="2023-11-14T22:13:20Z",
+                           layers=[g.LayerSpec([g.file("etc/app.conf", b"level=%d\n" % n)])])
+
+    g.write_image(image(0), tmp_path / "a.tar")
+    g.write_image(image(1), tmp_path / "b.tar")
+    with pytest.raises(SystemExit) as e:
+        main(["diff", str(tmp_path / "a.tar"), str(tmp_path / "b.tar")])
+    assert e.value.code == 1
+    out = capsys.readouterr().out
+    assert "cause: unknown — no known cause: `--report-dir repro-report` writes both sides" in out
+    assert out.rstrip().splitlines()[-1].endswith("1 finding (file 1), 1 unknown")

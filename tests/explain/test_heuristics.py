@@ -192,3 +192,18 @@ def test_line_diff_hunks_turn_a_into_b(a, b):
 def test_heuristics_never_raise_and_stay_json_ready(a, b):
     d = heuristics.examine(a, b, Clock(anchors=(BUILT,), epochs=(1_600_000_000,)))
     assert set(d) <= {"timestamps", "only_timestamps", "random", "reordered"}
+
+
+def test_dates_as_file_names_logs_and_us_dates_have_them():
+    for a, b in [(b"backup-2026-12-02_15-30-18.tar\n", b"backup-2026-12-02_15-30-25.tar\n"),
+                 (b'- - [02/Dec/2026:15:30:18 +0000] "GET /"\n', b'- - [02/Dec/2026:15:31:18 +0000] "GET /"\n'),
+                 (b"at 12/02/2026 15:30:18\n", b"at 12/02/2026 15:30:28\n")]:
+        assert ts(a, b, anchors=())["only_timestamps"], a
+
+
+def test_a_large_random_file_is_judged_on_a_sample():
+    d = ts(os.urandom(1 << 20), os.urandom(1 << 20))["random"]
+    assert d["sampled"] == heuristics.SAMPLE and d["alphabet"] == 256
+    structured = bytes(range(256)) * 4096
+    assert "random" not in ts(structured, structured[::-1])  # every byte XORs to 255
+    assert "random" not in ts(b"\0" * (1 << 20), b"\1" * (1 << 20))

@@ -89,7 +89,7 @@ def screenshot(page: Path, width: int, height: int, tmp: Path) -> Path:
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("html")
     docs = {
-        "mixed": with_build(sample_doc("mixed", tmp / "img"), varied=True),
+        "mixed": with_build(sample_doc("mixed", tmp / "img"), varied=True, builds=3),
         "semantic": sample_doc("semantic", tmp / "img"),
         "reproducible": with_build(sample_doc("reproducible", tmp / "img"), varied=False),
     }
@@ -136,6 +136,8 @@ def test_summary_says_verdict_images_build_variations_and_causes(pages):
     text = " ".join(visible_text(pages["mixed"]).split())
     assert "Not reproducible 11 findings: 2 config differences, 9 file differences; 5 unknown." in text
     assert "Variations: build 2: context copied to another path" in text
+    assert "Warning: linux/arm64: 12 of 12 executables checked are built for x86-64" in text
+    assert "Comparisons pair verdict findings build-1 vs build-2" in text and "build-1 vs build-3" in text
     assert "BuildKit v0.32.2" in text and "SOURCE_DATE_EPOCH 1700000000 (2023-11-14 22:13:20 UTC" in text
     for cause in ("embedded-timestamp 2", "nested-archive-mtime 1", "zip-timestamps 1", "unknown 5"):
         assert cause in text
