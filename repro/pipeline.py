@@ -138,6 +138,10 @@ def diff(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
          progress: Progress | None = None) -> Report:
     """`repro diff`: the report of two existing images (with options.report_dir, the
     differing files extracted there too)."""
+    if options.report_dir:
+        from repro.atomic import check_output_dir
+
+        check_output_dir(options.report_dir, "--report-dir", empty=True, parents=False)
     with open_images(ref_a, ref_b, options) as (a, b):
         compared = compare(a, b, options, progress=progress)
         if options.report_dir:
@@ -183,6 +187,7 @@ def check(spec: BuildSpec, options: CheckOptions = CheckOptions(), compare_optio
 
     if tools is None and (not options.builders or "buildctl" in options.builders):
         tools = find_buildkit()
+    preflight(options, compare_options)
     with contextlib.ExitStack() as stack:
         if options.keep:
             from repro.atomic import make_output_dir
@@ -205,6 +210,7 @@ def check_bake(targets: Sequence[BakeTarget], options: CheckOptions = CheckOptio
     from repro.report.bake import combine
 
     tools = find_buildkit() if not options.builders or "buildctl" in options.builders else None
+    preflight(options, compare_options)
     with contextlib.ExitStack() as stack:
         if options.keep:
             from repro.atomic import make_output_dir
@@ -224,6 +230,29 @@ def check_bake(targets: Sequence[BakeTarget], options: CheckOptions = CheckOptio
         if progress is not None:
             progress.clear()
         return combine(docs, {t.name: t.ignored for t in targets})
+
+
+def preflight(options: CheckOptions, compare_options: CompareOptions) -> None:
+    """What can fail without building, checked before the first build starts (a typo
+    must not cost two builds): the --keep and --report-dir directories, and the --against
+    image, opened (for a registry, its manifest resolved). The -o and --attest files are
+    the caller's (repro.cli.output.OutputOptions.check)."""
+    from repro.atomic import check_output_dir
+
+    if options.keep:
+        check_output_dir(options.keep, "--keep")
+    if compare_options.report_dir:
+        check_output_dir(compare_options.report_dir, "--report-dir", empty=True, parents=False)
+    if options.against:
+        from repro.oci import open_image
+
+        try:
+            with open_image(options.against, limits=compare_options.limits, registry=compare_options.registry):
+                pass
+        except ReproError as e:
+            error = type(e)(f"--against {e}")
+            error.details = e.details
+            raise error from None
 
 
 def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareOptions, out_dir: str, *,
@@ -286,7 +315,22 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
         if len(docs) > 1 or against:
             chosen["comparisons"] = [comparison_entry(d, d is chosen, against) for _, _, d in docs]
             listener.checked(chosen)
+        warnings = platform_warnings(results[0].path, compare_options.limits)
+        if warnings:
+            chosen["warnings"] = warnings
+            for w in warnings:
+                listener.warning(w["message"])
     return chosen
+
+
+def platform_warnings(path: str, limits: Limits) -> list[dict[str, Any]]:
+    """The report's `warnings` about a built image: platforms whose executables are
+    mostly built for another architecture (repro.oci.executables)."""
+    from repro.oci import open_image
+    from repro.oci.executables import platform_mismatches
+
+    with open_image(path, limits=limits) as image:
+        return [m.to_json() for m in platform_mismatches(image)]
 
 
 def _warn_frontend(spec: BuildSpec, listener: Listener) -> None:

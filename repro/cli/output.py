@@ -19,6 +19,16 @@ class OutputOptions:
     attest: str | None = None  # --attest FILE
     quiet: bool = False  # no "report written to" line
 
+    def check(self) -> None:
+        """InputError now, before any long work, for a -o or --attest file (or a
+        $GITHUB_STEP_SUMMARY) that could not be written afterwards."""
+        from repro.atomic import check_output_file
+
+        for option, path in (("-o", self.path), ("--attest", self.attest),
+                             ("GITHUB_STEP_SUMMARY", os.environ.get("GITHUB_STEP_SUMMARY"))):
+            if path:
+                check_output_file(path, option)
+
 
 def emit(doc: Report, output: OutputOptions) -> int:
     """Render and write the report (and the attestation); return the exit code
