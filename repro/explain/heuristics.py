@@ -28,6 +28,9 @@ embedded-timestamp
          - each is within ANCHOR_WINDOW of a time its own build is known to have run at
            (`sides`: check's start times, unclamped `created` and mtimes), however far
            apart the two builds were, or
+         - *bracketed*: the later is within ANCHOR_WINDOW of its own build's times and the
+           earlier lies between the earliest SOURCE_DATE_EPOCH and it (`check --against`
+           an image published months ago, which records only its epoch), or
          - they are bare digits within PAIR_WINDOW of each other and either *anchored*
            (one within ANCHOR_WINDOW of an anchor), or *self-evident*: their gap is small
            (at most SELF_RATIO) against their distance from every epoch (the Unix epoch and

@@ -209,6 +209,17 @@ class Clock:
         (a published image from months ago against a rebuild from today)."""
         return self._near(x, self.sides[0]) and self._near(y, self.sides[1])
 
+    def bracketed(self, x: Token, y: Token) -> bool:
+        """Builds far apart, the earlier one known only by its epoch (`check --against` an
+        image published months ago): the later value is at its own build's time, and the
+        earlier lies between the earliest SOURCE_DATE_EPOCH and it (a clock read after the
+        source was dated and before the rebuild)."""
+        lo = min(self.epochs, default=0)
+        if lo < MIN_PLAUSIBLE:
+            return False
+        (early, _), (late, side) = sorted(((x, 0), (y, 1)), key=lambda p: p[0].when)
+        return self._near(late, self.sides[side]) and lo - ANCHOR_WINDOW <= early.when <= late.when
+
     def self_evident(self, x: Token, y: Token) -> bool:
         gap = abs(y.when - x.when)
         return all(gap <= SELF_RATIO * abs(t.when - e) for t in (x, y) for e in (0, *self.epochs))
@@ -216,7 +227,7 @@ class Clock:
     def convincing(self, x: Token, y: Token) -> bool:
         if x.kind == TIME_OF_DAY or y.kind == TIME_OF_DAY:
             return x.kind == y.kind
-        if self.each_at_its_build(x, y):
+        if self.each_at_its_build(x, y) or self.bracketed(x, y):
             return True
         if not self.close(x, y):
             return False
