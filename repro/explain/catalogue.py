@@ -219,7 +219,7 @@ CATALOGUE: tuple[Cause, ...] = (
         "`gzip -n` (or `gzip --no-name`); in Python `gzip.GzipFile(mtime=0)`",
         (_format(looked("gzip", lambda d: d.get("payload_equal")
                         and {"mtime", "fname"} & set(d.get("header_diff") or ()))),),
-        (Command(_CMD + r"gzip" + _END + r"(?![^|;&]*\s-[a-zA-Z0-9]*n)(?![^|;&]*--no-name)", paths=GZ,
+        (Command(_CMD + r"(?<!import\s)gzip" + _END + r"(?![^|;&]*\s-[a-zA-Z0-9]*n)(?![^|;&]*--no-name)", paths=GZ,
                  hint="add `-n`: GNU gzip then stores neither the name nor the time"),
          Command(_CMD + r"tar\s+(?:-?[a-zA-Z]*z|.*--gzip)", paths=GZ,
                  hint="tar's gzip stores a time: `tar -cf - ... | gzip -n > FILE`"),

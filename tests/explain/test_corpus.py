@@ -11,6 +11,8 @@ confusion list.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.diagnosis import corpus
@@ -20,8 +22,20 @@ pytestmark = pytest.mark.buildkit
 
 
 @pytest.fixture(scope="session")
-def pairs(buildkit_tools) -> dict:
+def pairs(buildkit_tools, debian_base) -> dict:
     return corpus.build_all(CONTEXTS, jobs=2)
+
+
+def test_the_debian_cases_build_on_the_debian_base_fixture(debian_base):
+    """`FROM base` of a Debian case is the suite's `debian_base` (debootstrap minbase
+    bookworm, the same cached OCI layout), or a base built on it from bases/NAME."""
+    assert corpus.base_image("debian", log=None) == (debian_base.path, debian_base.digest)
+    derived = sorted({c.base for c in CONTEXTS} - {"busybox", "debian"})
+    assert derived and all(os.path.isfile(os.path.join(corpus.BASES_DIR, d, "Dockerfile")) for d in derived)
+    for d in derived:
+        with open(os.path.join(corpus.BASES_DIR, d, "Dockerfile"), encoding="utf-8") as f:
+            code = [line for line in f.read().splitlines() if line.strip() and not line.startswith("#")]
+        assert code[0] == "FROM base", d
 
 
 def test_the_corpus_has_busybox_and_debian_cases():
