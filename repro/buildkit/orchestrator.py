@@ -342,6 +342,9 @@ class BuildSession:
             return None
         sync_dir = tempfile.mkdtemp(prefix="repro-sync-")
         os.chmod(sync_dir, 0o755)  # RUN steps of any user read the release files through the shim
+        ready = os.path.join(sync_dir, "ready")  # where each shim says it runs (_runc_wrapper.READY)
+        os.mkdir(ready)
+        os.chmod(ready, 0o777)  # written by any step's user; no sticky bit: repro removes what they wrote
         names = {i: f"b{i}" for i in firsts}
         busybox = Host.probe().static_busybox
         for i in firsts:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -280,6 +282,32 @@ def test_step_sync_waits_for_the_control_plus_the_gap(tmp_path):
     assert time.time() - t1 < 0.3  # the control is done: no wait for its step 1
 
 
+def test_an_aligned_release_waits_until_every_peers_shim_runs(tmp_path):
+    """A --bisect round: a container can take seconds to start on a busy machine, so the
+    second all steps read the clock in is counted from when the last shim runs."""
+    w = load_wrapper()
+    sync_dir = tmp_path / "sync"
+    (sync_dir / "ready").mkdir(parents=True)
+    now = time.time()
+    (sync_dir / "b0.0").write_text(f"{now!r} shim")   # b0's step 0 claimed; its container is still starting
+    (sync_dir / "b2.0").write_text(repr(now))         # b2 waits outside its container: its mark's time counts
+    plan = {"dir": str(sync_dir), "me": "b1", "wait_for": ["b0", "b2"], "align": True}
+    timer = threading.Timer(1.6, lambda: (sync_dir / "ready" / "b0.0").write_text(""))
+    timer.start()
+    try:
+        release = w._release_time(plan, 0, now, 30)
+    finally:
+        timer.join()
+    shim_ran = os.stat(sync_dir / "ready" / "b0.0").st_mtime
+    assert release == math.floor(shim_ran) + 1.05 and release > shim_ran
+    # a peer that is done is not waited for; without shims, the marks' times count
+    (sync_dir / "b0.done").write_text("")
+    (sync_dir / "b0.1").write_text(f"{now!r} shim")
+    (sync_dir / "b2.1").write_text(repr(now))
+    t0 = time.monotonic()
+    assert w._release_time(plan, 1, now, 30) == math.floor(now) + 1.05 and time.monotonic() - t0 < 0.5
+
+
 def test_the_release_shim_restores_the_steps_own_environment(tmp_path):
     w = load_wrapper()
     (tmp_path / "sync").mkdir()
@@ -300,7 +328,14 @@ def test_the_release_shim_restores_the_steps_own_environment(tmp_path):
     (tmp_path / "sync" / "go.0.b1").write_text("")
     out = subprocess.run([Host.probe().static_busybox, "sh", "-c", script, "repro-sync", *args[5:-3], "/usr/bin/env"],
                          capture_output=True, text=True, timeout=30, env={"SHLVL": "7", "X": "y"})
+    assert out.stdout.splitlines() == ["PATH=/bin", "A=1", "HOME=/root"]  # (no ready dir mounted: no matter)
+    # with the ready dir there, the shim says it runs before it waits
+    (tmp_path / "sync" / "ready").mkdir()
+    script = script.replace("/dev/.repro-sync/ready", str(tmp_path / "sync" / "ready"))
+    out = subprocess.run([Host.probe().static_busybox, "sh", "-c", script, "repro-sync", *args[5:-3], "/usr/bin/env"],
+                         capture_output=True, text=True, timeout=30, env={})
     assert out.stdout.splitlines() == ["PATH=/bin", "A=1", "HOME=/root"]
+    assert (tmp_path / "sync" / "ready" / "b1.0").exists()
 
 
 # bisect's verdicts --------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from repro.buildkit import BuildSpec, build_many
 from repro.buildkit.variations import VARIATIONS
-from tests.buildkit.vary_cases import EPOCH, judge_case, run_case
+from tests.buildkit.vary_cases import EPOCH, run_case
 from tests.buildkit_fixtures import context, expected, manifest_digests
 
 pytestmark = pytest.mark.buildkit
@@ -54,12 +54,13 @@ def test_variation_is_caught_and_attributed_on_rootless_daemons(name, rootless_u
     try:
         proc = rootless_user.run_python(
             f"import json, tempfile\ntempfile.tempdir = {tmp!r}\n"
-            "from tests.buildkit.vary_cases import build_case\n"
-            f"print(json.dumps(build_case({name!r}, {rootless_user.base.build_context!r}, {work!r})))", timeout=600)
+            "from tests.buildkit.vary_cases import build_case, judge_case\n"
+            f"built = build_case({name!r}, {rootless_user.base.build_context!r}, {work!r})\n"
+            f"print(json.dumps({{'built': built, 'case': judge_case({name!r}, built)}}))", timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        built = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert all(os.stat(p).st_uid == rootless_user.uid for p in built["with"])  # built by the user's daemons
-        _check(judge_case(name, built), name)
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert all(os.stat(p).st_uid == rootless_user.uid for p in out["built"]["with"])  # the user's daemons built
+        _check(out["case"], name)  # and the user's repro compared and bisected
         assert os.listdir(tmp) == []  # daemons, sync dirs and work dirs all gone
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,9 +1,8 @@
 """One variation's test case, run for real: its testdata context (testdata/contexts/vary-NAME)
 is reproducible without the variation, caught with it, and attributed to it by --bisect.
 
-A plain module (no pytest, no diff at import), so that the rootless tests can run the
-builds as an unprivileged user (`build_case`, stdlib only) and judge them as root
-(`judge_case`: the differ needs zstandard, which the user's system python may lack).
+A plain module (no pytest), so that the rootless tests can run a whole case as an
+unprivileged user, with that user's interpreter (tests/buildkit_fixtures.py: user_python).
 """
 
 from __future__ import annotations
