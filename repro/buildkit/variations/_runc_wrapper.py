@@ -303,12 +303,31 @@ def edit_umask(spec, edit, rootfs):
     return None
 
 
+# file systems of the container that are not the rootfs: a mount point made in one of
+# them never reaches a layer (one made in the rootfs would: an empty file or directory)
+_NOT_LAYERS = ("proc", "sysfs", "tmpfs", "devpts", "mqueue")
+
+
 def edit_mount(spec, edit, rootfs):
     if not os.path.exists(edit["source"]):  # runc would fail the RUN step
         return f"{edit['source']} is missing"
+    under = _mount_under(spec, edit["destination"])
+    if under is None or under.get("type") not in _NOT_LAYERS:
+        top = "/" + edit["destination"].strip("/").split("/")[0]
+        return f"{top} is not a mounted file system here (its mount point would reach the layer)"
     spec.setdefault("mounts", []).append({"destination": edit["destination"], "type": "bind",
                                           "source": edit["source"], "options": ["rbind", "ro", "nosuid", "nodev"]})
     return None
+
+
+def _mount_under(spec, destination):
+    """The spec's mount whose destination holds `destination` most closely (None: the rootfs)."""
+    best = None
+    for m in spec.get("mounts", []):
+        d = m.get("destination", "").rstrip("/") or "/"
+        if (destination == d or destination.startswith(d + "/")) and (best is None or len(d) > len(best["destination"])):
+            best = {**m, "destination": d}
+    return best
 
 
 def edit_preload(spec, edit, rootfs):
