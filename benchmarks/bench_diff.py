@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -125,6 +126,9 @@ def _cpu_jiffies() -> tuple[int, int]:
     return sum(vals[:8]), vals[3] + (vals[4] if len(vals) > 4 else 0)
 
 
+_RSS_WARNED: list[float] = []
+
+
 def run_measured(argv: list[str], workdir: Path, tag: str, timeout: float | None = None,
                  env: dict | None = None) -> Run:
     """Run argv with stdout/stderr to files; wall time, CPU and peak RSS of this child alone.
@@ -161,6 +165,14 @@ def run_measured(argv: list[str], workdir: Path, tag: str, timeout: float | None
     hz = os.sysconf("SC_CLK_TCK")
     busy = ((j1[0] - j0[0]) - (j1[1] - j0[1])) / hz
     others = max(0.0, busy - cpu) / max(1e-9, wall * (os.cpu_count() or 1))
+    # Linux starts a forked child's ru_maxrss at the parent's peak (kept across exec): a
+    # figure not above this process's own peak may be ours, not the tool's. Generating
+    # shapes in this process grows it; a second run with the shapes cached does not.
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if ru.ru_maxrss / 1024 <= own * 1.05 and not _RSS_WARNED:
+        _RSS_WARNED.append(own)
+        print(f"note: this bench process peaked at {own:.0f} MB, so peak RSS figures near it are upper "
+              "bounds; rerun with the shapes cached for exact ones", file=sys.stderr)
     return Run(argv, None if timed_out else rc, wall, cpu, ru.ru_maxrss / 1024, timed_out,
                out_p, err_p, min(1.0, others))
 

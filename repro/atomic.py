@@ -46,6 +46,54 @@ def publish_mode(path: str) -> None:
     os.chmod(path, dir_mode() if os.path.isdir(path) else file_mode())
 
 
+def _writable_dir(d: str) -> bool:
+    """Whether a file can be created in directory `d`: tried (and removed at once), since
+    neither permissions nor mount flags say it for root or for /proc and its kind."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".repro-probe-", dir=d)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
+
+
+def check_output_file(path: str, option: str) -> None:
+    """InputError now, before any long work, unless `path` can be written: not a
+    directory, in a directory that exists and takes new files."""
+    if os.path.isdir(path):
+        raise InputError(f"{option} {path}: is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InputError(f"{option} {path}: directory {directory} does not exist")
+    if not _writable_dir(directory):
+        raise InputError(f"{option} {path}: directory {directory} is not writable")
+
+
+def check_output_dir(path: str, option: str, *, empty: bool = False, parents: bool = True) -> None:
+    """InputError now unless directory `path` can be made or written (and, with `empty`,
+    is empty when it exists); `parents=False`: its parent must exist already."""
+    target = os.path.abspath(path)
+    if os.path.lexists(target):
+        if not os.path.isdir(target) or os.path.islink(target):
+            raise InputError(f"{option} {path}: exists and is not a directory")
+        if empty and os.listdir(target):
+            raise InputError(f"{option} {path}: directory is not empty")
+        if not _writable_dir(target):
+            raise InputError(f"{option} {path}: directory is not writable")
+        return
+    parent = os.path.dirname(target)
+    if not parents and not os.path.isdir(parent):
+        raise InputError(f"{option} {path}: parent directory {parent} does not exist")
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)  # make_output_dir creates the missing parents
+    if not os.path.isdir(parent):
+        raise InputError(f"{option} {path}: {parent} is not a directory")
+    if not _writable_dir(parent):
+        raise InputError(f"{option} {path}: cannot create it in {parent} (not writable)")
+
+
 def make_output_dir(path: str, option: str) -> None:
     """Create the directory an option names (parents too), or InputError naming it."""
     try:

@@ -30,7 +30,7 @@ import signal
 import tempfile
 from typing import Any, BinaryIO, Iterator, Mapping
 
-from repro.atomic import publish_mode
+from repro.atomic import check_output_dir, publish_mode
 from repro.diff import ContentKey, Contents, DiffResult, Finding
 from repro.diff.content import Held
 from repro.errors import InputError
@@ -77,15 +77,9 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], c
             doc: Mapping[str, Any], directory: str) -> dict[str, int]:
     """Write report.json and both sides of every file named by a finding, from `contents`
     (the diff's capture, with DiffOptions.keep_files). Returns counts."""
+    check_output_dir(directory, "--report-dir", empty=True, parents=False)  # the one rule (also checked up front)
     target = os.path.abspath(directory)
-    if os.path.lexists(target):
-        if not os.path.isdir(target) or os.path.islink(target):
-            raise InputError(f"--report-dir {directory}: exists and is not a directory")
-        if os.listdir(target):
-            raise InputError(f"--report-dir {directory}: directory is not empty")
     parent = os.path.dirname(target)
-    if not os.path.isdir(parent):
-        raise InputError(f"--report-dir {directory}: parent directory {parent} does not exist")
     work: str | None = None
     try:
         try:
@@ -103,7 +97,8 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], c
         os.rename(work, target)
         return counts
     except OSError as e:
-        shutil.rmtree(work, ignore_errors=True)  # type: ignore[arg-type]  # set: creating raised InputError
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         raise InputError(f"--report-dir {directory}: cannot write: {e.strerror or e}") from None
     except BaseException:
         if work is not None:

@@ -82,6 +82,13 @@ command -v xxd >/dev/null || need+=(xxd)
 [ -x /usr/bin/time ] || need+=(time)
 ldconfig -p 2>/dev/null | grep -q 'libarchive\.so\.13' || need+=(libarchive13)
 ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || need+=(libmagic1)
+# py-tlsh ships no wheels: pip compiles it, which takes a C++ compiler and Python's headers
+# (Debian's python3 keeps them in python3-dev).
+if [ "$want_diffoscope" = 1 ]; then
+  command -v g++ >/dev/null || need+=(g++)
+  "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    2>/dev/null || need+=(python3-dev)
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 apt_install ${need[@]+"${need[@]}"}
 

@@ -48,22 +48,13 @@ sys.exit(1 if managed and sys.prefix == sys.base_prefix else 0)'; then
 }
 
 # pip_install_repro ROOT [EXTRA]: `pip install -e ROOT[EXTRA]` into $PYTHON unless repro is
-# installed from ROOT and every requirement ROOT/pyproject.toml declares (those of EXTRA
-# too) is present. Asked from / so that the answer is the installed package, not the
-# current directory's.
+# installed from ROOT and every requirement ROOT/pyproject.toml declares for $PYTHON (those
+# of EXTRA too) is met: scripts/installed.py, which honours environment markers, so a
+# requirement that does not apply here (isal where it has no wheel) does not rerun pip.
+# Asked from / so that the answer is the installed package, not the current directory's.
 pip_install_repro() {
   local root="$1" extra="${2:-}"
-  if (cd / && "$PYTHON" - "$root" "$extra" 2>/dev/null <<'PY'
-import importlib.metadata as md, os, re, sys, tomllib
-import repro
-root, extra = sys.argv[1], sys.argv[2]
-assert os.path.dirname(os.path.dirname(os.path.abspath(repro.__file__))) == root
-with open(os.path.join(root, "pyproject.toml"), "rb") as f:
-    project = tomllib.load(f)["project"]
-for spec in project["dependencies"] + (project["optional-dependencies"][extra] if extra else []):
-    md.version(re.split(r"[\s<>=!~\[(;]", spec.strip(), maxsplit=1)[0])
-PY
-  ); then
+  if (cd / && "$PYTHON" "$root/scripts/installed.py" "$root" "$extra" 2>/dev/null); then
     return 0
   fi
   log "pip install -e .${extra:+[$extra]}"

@@ -87,6 +87,7 @@ t0 = time.monotonic()
 for line in sys.stdin:
     sys.stdout.write(f"{time.monotonic() - t0:7.1f} {line}")' >"$out" || rc=$?; } 2>"$work.time"
 read -r wall user sys <"$work.time"
+rm -f "$work.time"
 log "exit code $rc (demo.sh exits 1: the example context is not reproducible); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 tail -n 5 "$out" >&2
 # wall seconds, then the CPU seconds (user+system) of everything it ran: on a busy machine

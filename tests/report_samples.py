@@ -92,9 +92,34 @@ def sample_doc(name: str, tmp: Path) -> dict[str, Any]:
         return json.load(f)
 
 
-def with_build(doc: dict[str, Any], *, varied: bool) -> dict[str, Any]:
-    """The document as `repro check` makes it: with the build record."""
+# check's variations record (repro.report.document.build_document): the set, and what each
+# varied build got, one variation not applied
+VARIATION_RECORD = {"set": "default", "names": ["stagger", "build_path", "kernel"], "strict_only": [],
+                    "about": "the realistic set: what differs between two machines running the same BuildKit"}
+APPLIED = [{"name": "stagger", "applied": True, "value": "started 2 s after build 1"},
+           {"name": "build_path", "applied": True, "value": "context copied to another path"},
+           {"name": "kernel", "applied": False, "value": "uname reports 6.1.0-varied",
+            "not_applied": "the builder is not one of repro's ephemeral daemons"}]
+
+
+def with_build(doc: dict[str, Any], *, varied: bool, builds: int = 2, record: bool = False) -> dict[str, Any]:
+    """The document as `repro check` makes it: with the build record (and, for more than
+    two builds, the comparisons and a platform warning, so every box is drawn). `record`:
+    with the variations record of `check --vary` (build.variations, builds[].variations),
+    and the first finding attributed by --bisect (provoked_by)."""
     out = dict(doc)
+    if builds > 2:
+        a, b = doc["inputs"]
+        out["comparisons"] = [{"a": "build-1", "b": f"build-{n}", "verdict": doc["verdict"] if n == 2 else "reproducible",
+                               "findings": doc["summary"]["findings"] if n == 2 else 0, "pair": f"build-1 vs build-{n}",
+                               "role_a": "build", "role_b": "build", "digest_a": a["digest"],
+                               "digest_b": b["digest"] if n == 2 else a["digest"], "reported": n == 2}
+                              for n in range(2, builds + 1)]
+        out["warnings"] = [{"kind": "platform-mismatch", "platform": "linux/arm64", "found": "amd64", "checked": 12,
+                            "matching": 0, "example": "bin/busybox",
+                            "message": "linux/arm64: 12 of 12 executables checked are built for x86-64, not "
+                                       "arm64 (e.g. /bin/busybox): the base image probably has no variant for this "
+                                       "platform, so the image will not run there"}]
     out["build"] = {
         "buildkit_version": "v0.32.2", "source_date_epoch": EPOCH, "source_date_epoch_from": "--source-date-epoch",
         "exporter": {"rewrite-timestamp": "true", "oci-mediatypes": "true", "compression": "gzip",
@@ -106,4 +131,9 @@ def with_build(doc: dict[str, Any], *, varied: bool) -> dict[str, Any]:
                     "snapshotter": "overlayfs", "duration": 2.5, "varied": varied and n == 1}
                    for n, i in enumerate(doc["inputs"])],
     }
+    if record:
+        out["build"]["variations"] = dict(VARIATION_RECORD)
+        for n, b in enumerate(out["build"]["builds"]):
+            b["variations"] = [dict(a) for a in APPLIED] if varied and n else []
+        out["findings"] = [dict(f, provoked_by=["stagger"]) if k == 0 else f for k, f in enumerate(doc["findings"])]
     return out

@@ -55,6 +55,7 @@ _STEP_HEAD = re.compile(r"^ > (?P<step>.+):$")
 _LOCATION = re.compile(r"^(?P<loc>\S+:\d+)$")
 _STAMP = re.compile(r"^\d+\.\d+ ")
 _EXIT = re.compile(r"did not complete successfully: exit code: (\d+)")
+_PARSE = re.compile(r"^dockerfile parse error on line \d+: ")  # the frontend refused the Dockerfile: no step ran
 
 
 def step_failure(lines: list[str]) -> StepFailure | None:
@@ -93,6 +94,8 @@ def step_failure(lines: list[str]) -> StepFailure | None:
         return None
     errors = buildkit_error_lines(lines[max(loc_at, head_at, 0):])
     reason = (errors[-1] if errors else "").removeprefix("failed to solve: ")
+    if location and _PARSE.match(reason):  # "Dockerfile:2: unknown instruction: RUNN": the line is the location
+        step, reason = "", _PARSE.sub("", reason)
     code = _EXIT.search(reason)
     step = step if len(step) <= 160 else step[:159] + "…"
     return StepFailure(step, location, int(code.group(1)) if code else None,

@@ -92,8 +92,10 @@ def compare_options(opts: dict[str, Any], *, semantic: bool, ignore: tuple[str, 
 
 def output_options(opts: dict[str, Any]) -> OutputOptions:
     """Where the report goes (--format, -o, --attest), removing them from `opts`."""
-    return OutputOptions(format=opts.pop("fmt"), path=opts.pop("output", None), attest=opts.pop("attest", None),
-                         quiet=is_quiet())
+    output = OutputOptions(format=opts.pop("fmt"), path=opts.pop("output", None), attest=opts.pop("attest", None),
+                           quiet=is_quiet())
+    output.check()  # a file that cannot be written fails now, not after the builds
+    return output
 
 
 _LIMIT_FLAGS = (
@@ -202,7 +204,8 @@ def config_options(f: Callable[..., Any] | None = None, *, report: bool = True) 
 
 # config key -> the command's parameter name
 _CONFIG_PARAMS = {"ignore": "ignore", "semantic": "semantic", "platforms": "platforms",
-                  "source-date-epoch": "source_date_epoch", "builds": "n", "vary": "vary", "builders": "builders"}
+                  "source-date-epoch": "source_date_epoch", "builds": "n", "vary": "vary", "builders": "builders",
+                  "bisect": "bisect"}
 
 
 def apply_config(context: str, values: dict[str, Any]) -> tuple[Any, list[str]]:

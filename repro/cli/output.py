@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from repro.errors import InputError
-from repro.report.document import Report
+
+if TYPE_CHECKING:
+    from repro.report.document import Report
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,16 @@ class OutputOptions:
     path: str | None = None  # -o FILE; None: stdout
     attest: str | None = None  # --attest FILE
     quiet: bool = False  # no "report written to" line
+
+    def check(self) -> None:
+        """InputError now, before any long work, for a -o or --attest file (or a
+        $GITHUB_STEP_SUMMARY) that could not be written afterwards."""
+        from repro.atomic import check_output_file
+
+        for option, path in (("-o", self.path), ("--attest", self.attest),
+                             ("GITHUB_STEP_SUMMARY", os.environ.get("GITHUB_STEP_SUMMARY"))):
+            if path:
+                check_output_file(path, option)
 
 
 def emit(doc: Report, output: OutputOptions) -> int:

@@ -25,7 +25,6 @@ name differs from one on the other side only by a date or a random part, and
 
 from __future__ import annotations
 
-from collections import defaultdict
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Optional
 
@@ -35,6 +34,7 @@ from repro.explain import formats, heuristics
 from repro.explain.catalogue import BY_ID, CATALOGUE
 from repro.explain.context import ExplainContext, ImageTimes, shell_join
 from repro.explain.decide import Verdict, blames, decide
+from repro.explain.names import pair_names
 from repro.explain.packaging import packaging_only
 from repro.explain.rules import Cause, Rule, Subject
 
@@ -67,31 +67,32 @@ def explain(
                       else ctx.source_date_epoch,
                       builder_versions=builder_versions or ctx.builder_versions)
     todo = list(findings)
-    ctx = ctx.with_anchors(_mtime_anchors(todo))
+    ctx = ctx.with_file_times(*_mtime_anchors(todo))
     if packaging_only(todo):
         from dataclasses import replace
 
         ctx = replace(ctx, packaging_only=True)
-    base_clock = heuristics.Clock(anchors=ctx.anchors(), epochs=ctx.epochs())
-    names = _pair_names(todo, base_clock)
+    base_clock = heuristics.Clock(anchors=ctx.anchors(), epochs=ctx.epochs(),
+                                  sides=(ctx.anchors(0), ctx.anchors(1)))
+    names = pair_names(todo, base_clock)
     return [_explain_one(f, i, contents, ctx, base_clock, names) for i, f in enumerate(todo)]
 
 
-def _mtime_anchors(findings: list[Finding]) -> list[float]:
-    """mtimes the differ saw differ: unclamped file times are times the build ran."""
-    out: set[float] = set()
+def _mtime_anchors(findings: list[Finding]) -> tuple[set[float], set[float]]:
+    """mtimes the differ saw differ, per side: unclamped file times are times the build ran."""
+    out: tuple[set[float], set[float]] = (set(), set())
     for f in findings:
         if f.kind == "file" and f.field == "mtime":
-            for v in (f.a, f.b):
+            for side, v in enumerate((f.a, f.b)):
                 try:
                     t = float(v)
                 except (TypeError, ValueError):
                     continue
                 if heuristics.MIN_PLAUSIBLE <= t <= heuristics.MAX_PLAUSIBLE:
-                    out.add(float(int(t) // 60 * 60))  # a minute is fine for a 2-day window
-        if len(out) >= MAX_ANCHORS:
+                    out[side].add(float(int(t) // 60 * 60))  # a minute is fine for a 2-day window
+        if len(out[0]) + len(out[1]) >= MAX_ANCHORS:
             break
-    return sorted(out)
+    return out
 
 
 def _reads_clock(f: Finding) -> bool:
@@ -106,7 +107,7 @@ def _explain_one(f: Finding, index: int, contents: ContentLookup | None, ctx: Ex
         return f
     clock = base_clock
     if f.kind == "file" and _reads_clock(f):
-        clock = heuristics.Clock(base_clock.anchors, base_clock.epochs, clock=True)
+        clock = heuristics.Clock(base_clock.anchors, base_clock.epochs, clock=True, sides=base_clock.sides)
     looked: dict[str, Any] = dict(names.get(index, {}))
     if f.kind == "file" and f.field == "content" and contents is not None:
         a, b = contents(f)
@@ -117,7 +118,7 @@ def _explain_one(f: Finding, index: int, contents: ContentLookup | None, ctx: Ex
         if found:
             looked["timestamps"] = found
         else:
-            rnd = _random_name(f.a, f.b)
+            rnd = heuristics.random_strings(f.a, f.b)
             if rnd:
                 looked["random"] = rnd
     detail = {**looked, **dict(f.detail)}  # the differ's own keys win
@@ -140,7 +141,14 @@ def hint(v: Verdict, s: Subject) -> str:
     text = (command.hint if command is not None and command.hint else None) or v.cause.hint
     if blame is None:
         return text
-    return f"`{cmds.quote(blame.segment)}`: {text}"
+    return f"{span(cmds.quote(blame.segment))}: {text}"
+
+
+def span(text: str) -> str:
+    """Text from an image as a code span of a hint: hints are our prose, and everything in
+    them that comes from an image is in backticks (renderers show it as code, never as
+    markup), with its own backticks turned into quotes so that it cannot close the span."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
@@ -148,7 +156,7 @@ def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
     which --report-dir writes out; diffoscope on both images for other findings."""
     if f.kind != "file" or not f.path:
         if ctx.refs:
-            return f"no known cause: compare the two values above, or both images: `{shell_join('diffoscope', *ctx.refs)}`"
+            return f"no known cause: compare the two values above, or both images: {span(shell_join('diffoscope', *ctx.refs))}"
         return "no known cause: compare the two values above"
     where = ctx.report_paths(f.platform, f.path)
     given = where is not None
@@ -161,85 +169,12 @@ def unknown_hint(f: Finding, ctx: ExplainContext) -> str:
         path = pa if f.a else pb
         side = "A" if f.a else "B"
         if given:
-            return f"no known cause; the file, only in {side}, is at {path}"
-        return f"no known cause; `--report-dir {UNKNOWN_DIR}` writes the file, only in {side}, to {path}"
-    cmd = shell_join("diffoscope", pa, pb)
+            return f"no known cause; the file, only in {side}, is at {span(path)}"
+        return f"no known cause; `--report-dir {UNKNOWN_DIR}` writes the file, only in {side}, to {span(path)}"
+    cmd = span(shell_join("diffoscope", pa, pb))
     if given:
-        return f"no known cause: `{cmd}` (both sides are in {pa} and {pb})"
-    return f"no known cause: `--report-dir {UNKNOWN_DIR}` writes both sides to {pa} and {pb}; then `{cmd}`"
-
-
-# --- names that differ by a date or a random part --------------------------------------
-
-
-def _random_name(a: str, b: str) -> dict[str, Any] | None:
-    return heuristics.random_strings(a, b)
-
-
-def _name_evidence(pa: str, pb: str, clock: heuristics.Clock) -> dict[str, Any] | None:
-    """What makes two paths of one shape differ: dates or random parts in the components
-    that differ; None when something else differs."""
-    ca, cb = pa.split("/"), pb.split("/")
-    if len(ca) != len(cb):
-        return None
-    stamps: list[dict[str, Any]] = []
-    random: dict[str, Any] | None = None
-    for x, y in zip(ca, cb):
-        if x == y:
-            continue
-        found = heuristics.timestamps_in(x, y, clock)
-        if found:
-            stamps += found
-            continue
-        r = heuristics.random_strings(x, y)
-        if r is None:
-            # a random part inside a longer name: `tmp.AbC123` against `tmp.XyZ789`
-            pre = len(_common_prefix(x, y))
-            suf = len(_common_prefix(x[pre:][::-1], y[pre:][::-1]))
-            if len(x) == len(y) and pre + suf < len(x):
-                r = heuristics.random_strings(x[pre : len(x) - suf], y[pre : len(y) - suf])
-        if r is None:
-            return None
-        random = r
-    if stamps:
-        return {"timestamps": stamps[: heuristics.MAX_LISTED]}
-    if random:
-        return {"random": random}
-    return None
-
-
-def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    while n < len(a) and n < len(b) and a[n] == b[n]:
-        n += 1
-    return a[:n]
-
-
-def _pair_names(findings: list[Finding], clock: heuristics.Clock) -> dict[int, dict[str, Any]]:
-    """Detail for presence findings whose path, on the other side, has the same shape
-    with a date or a random part changed (per platform and layer)."""
-    only_a: dict[tuple, list[int]] = defaultdict(list)
-    only_b: dict[tuple, list[int]] = defaultdict(list)
-    for i, f in enumerate(findings):
-        if f.kind == "file" and f.field == "presence" and f.path and f.a != f.b:
-            key = (f.platform, f.layer, f.path.count("/"))
-            (only_a if f.a else only_b)[key].append(i)
-    out: dict[int, dict[str, Any]] = {}
-    for key, ia in only_a.items():
-        free = list(only_b.get(key, ()))
-        if not free or len(ia) * len(free) > 250_000:
-            continue
-        for i in ia:
-            pa = findings[i].path or ""
-            for j in free:
-                pb = findings[j].path or ""
-                ev = _name_evidence(pa, pb, clock)
-                if ev is not None:
-                    out[i] = {"paired_with": pb, **ev}
-                    out[j] = {"paired_with": pa, **ev}
-                    free.remove(j)
-                    break
-    return out
+        return f"no known cause: {cmd} (both sides are in {span(pa)} and {span(pb)})"
+    return f"no known cause: `--report-dir {UNKNOWN_DIR}` writes both sides to {span(pa)} and {span(pb)}; then {cmd}"
 
 
 __all__ = ["BY_ID", "CATALOGUE", "Cause", "ExplainContext", "ImageTimes", "Rule", "Subject", "explain",

@@ -102,11 +102,11 @@ CATALOGUE: tuple[Cause, ...] = (
         example="RUN apt-get update",
     ),
     Cause(
-        "distro-state", "var/cache/man/*, var/cache/fontconfig/*, var/cache/debconf/*-old, "
+        "distro-state", "var/cache/man/*, var/cache/fontconfig/*, var/cache/debconf/*, "
         "dnf history",
         "caches written at install time",
         "delete them in the same RUN, or keep them in cache mounts",
-        (_paths("var/cache/man/**", "var/cache/fontconfig/**", "var/cache/debconf/*-old",
+        (_paths("var/cache/man/**", "var/cache/fontconfig/**", "var/cache/debconf/**",
                 "var/lib/dnf/**", "var/cache/dnf/**", "var/lib/yum/**", "var/cache/yum/**",
                 "var/lib/rpm/**", "usr/lib/sysimage/rpm/**"),),
         (Command(_CMD + r"(?:apt-get|apt|dpkg|dnf|yum|fc-cache|mandb)" + _END, decides=False),),
@@ -130,7 +130,7 @@ CATALOGUE: tuple[Cause, ...] = (
         "`rm -f /etc/ssh/ssh_host_*` in the same RUN; generate keys at first start "
         "(`ssh-keygen -A`) — shipping them is also a security problem",
         (_paths("etc/ssh/ssh_host_*"),),
-        (Command(_CMD + r"ssh-keygen" + _END),
+        (Command(_CMD + r"ssh-keygen" + _END, paths=("etc/ssh/**",)),
          Command(r"openssh-server|dpkg-reconfigure\s+openssh", decides=False)),
         example="RUN ssh-keygen -A",
     ),
@@ -219,7 +219,7 @@ CATALOGUE: tuple[Cause, ...] = (
         "`gzip -n` (or `gzip --no-name`); in Python `gzip.GzipFile(mtime=0)`",
         (_format(looked("gzip", lambda d: d.get("payload_equal")
                         and {"mtime", "fname"} & set(d.get("header_diff") or ()))),),
-        (Command(_CMD + r"gzip" + _END + r"(?![^|;&]*\s-[a-zA-Z0-9]*n)(?![^|;&]*--no-name)", paths=GZ,
+        (Command(_CMD + r"(?<!import\s)gzip" + _END + r"(?![^|;&]*\s-[a-zA-Z0-9]*n)(?![^|;&]*--no-name)", paths=GZ,
                  hint="add `-n`: GNU gzip then stores neither the name nor the time"),
          Command(_CMD + r"tar\s+(?:-?[a-zA-Z]*z|.*--gzip)", paths=GZ,
                  hint="tar's gzip stores a time: `tar -cf - ... | gzip -n > FILE`"),
@@ -229,16 +229,23 @@ CATALOGUE: tuple[Cause, ...] = (
     ),
     Cause(
         "nested-archive-mtime",
-        "a tar inside the image differs; inner entries differ only by mtime/owner/order",
+        "a tar (or a .deb, an ar library) inside the image differs; inner entries differ only by "
+        "mtime/owner/order",
         "the archive was made at build time",
         "`tar --sort=name --mtime=@$SOURCE_DATE_EPOCH --owner=0 --group=0 --numeric-owner "
         "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime`",
-        (_format(looked("tar", lambda d: d.get("metadata_only"))),),
+        (_format(looked("tar", lambda d: d.get("metadata_only"))),
+         _format(looked("ar", lambda d: d.get("metadata_only")))),
         (Command(_CMD + r"tar" + _END + r"(?![^|;&]*--mtime)", paths=TARS,
                  hint="give the archived files fixed times, owners and order: GNU `tar "
                       "--sort=name --mtime=@$SOURCE_DATE_EPOCH --owner=0 --group=0 "
                       "--numeric-owner`, or `touch -d @$SOURCE_DATE_EPOCH` the files first"),
-         Command(r"tarfile\.open", paths=TARS)),
+         Command(r"tarfile\.open", paths=TARS),
+         Command(_CMD + r"(?:dpkg-deb|dpkg-buildpackage|debuild)" + _END, paths=("**/*.deb", "**/*.udeb"), decides=False,
+                 hint="declare `ARG SOURCE_DATE_EPOCH` before this RUN: dpkg-deb then clamps the "
+                      "package's member and file times to it"),
+         Command(_CMD + r"(?:ar|ranlib)" + _END + r"(?![^|;&]*\s-?[a-zA-Z]*D)", paths=("**/*.a",), decides=False,
+                 hint="use deterministic mode (`ar rcsD`, `ranlib -D`): zero member times, owners and modes")),
         example="RUN tar -cf /bundle.tar -C /src .",
     ),
     Cause(
@@ -304,7 +311,10 @@ CATALOGUE: tuple[Cause, ...] = (
          Command(_CMD + r"(?:chpasswd|mkpasswd)" + _END + r"|\bopenssl\s+passwd\b|"
                  + _CMD + r"useradd\s.*\s-p\s", hint=SALT),
          Command(r"\b(?:os\.urandom|secrets\.|uuid\.uuid[14]|random\.(?:rand|choice|random|shuffle|getrandbits))"),
-         Command(_CMD + r"gpg\s.*--(?:quick-)?gen-key")),
+         Command(r"\bsrand\b|\brand\(\)|\$\{?SRANDOM\b"),
+         Command(_CMD + r"(?:gpg\s.*--(?:quick-)?gen-key|ssh-keygen|openssl\s+genrsa|certtool|mkcert)" + _END,
+                 hint="a key made at build time is random (and a secret shipped in the image): "
+                      "make it at first start, or mount it at run time")),
         example="RUN head -c 16 /dev/urandom > /seed",
     ),
     Cause(
@@ -335,12 +345,21 @@ CATALOGUE: tuple[Cause, ...] = (
         example="RUN uname -r > /kernel",
     ),
     Cause(
-        "cpu-count", "content differs with the number of CPUs of the build",
-        "parallel builds (`make -j$(nproc)`), thread pools or `nproc` output depend on the CPUs",
-        "fix the parallelism (`-j4`) or make the output independent of the order of work",
+        "machine-resources", "content differs with the CPUs or the memory of the build machine",
+        "parallel builds (`make -j$(nproc)`), thread pools, `nproc` output or memory-sized "
+        "defaults depend on the machine",
+        "fix the parallelism (`-j4`) and sizes, or make the output independent of the order of work",
         (),
-        (Command(r"\bnproc\b|-j\s*\$\(nproc\)|/proc/cpuinfo|getconf\s+_NPROCESSORS"),),
+        (Command(r"\bnproc\b|-j\s*\$\(nproc\)|/proc/cpuinfo|/proc/meminfo|getconf\s+_NPROCESSORS|\bfree\b"),),
         example="RUN nproc > /cpus",
+    ),
+    Cause(
+        "environment", "content differs with the build's environment variables or PATH",
+        "the build wrote its environment (`env > file`), or picked tools by PATH order",
+        "write only the variables you mean (`ARG`/`ENV` in the Dockerfile); use absolute tool paths",
+        (),
+        (Command(_CMD + r"(?:env|printenv|export\s+-p|set)" + _END + r"(?![^|;&]*=)"),),
+        example="RUN env > /build-env",
     ),
     Cause(
         "locale", "content differs with the build's locale (sort order, messages, number format)",
@@ -485,7 +504,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "mtime-older-than-epoch"),
     Experiment(("locales", "locale"), ("locale", "file-order"), "locale"),
     Experiment(("domain_host", "hostname", "domainname"), ("hostname",), "hostname"),
-    Experiment(("num_cpus", "cpus", "nproc"), ("cpu-count", "file-order"), "cpu-count"),
+    Experiment(("num_cpus", "cpus", "nproc", "memory"), ("machine-resources", "file-order"), "machine-resources"),
+    Experiment(("environment", "exec_path", "exec-path", "home"), ("environment",), "environment"),
     Experiment(("kernel",), ("kernel-version",), "kernel-version"),
     Experiment(("warm_cache", "warm-cache", "cache"),
                ("tool-cache", "npm-cache", "python-record", "python-bytecode"), "tool-cache"),

@@ -16,7 +16,6 @@ specific to that file, else it only says the command ran in the same step).
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -158,7 +157,10 @@ def names_file(segment: str, path: str | None) -> int:
         wparts = w.split("/")
         last = wparts[-1]
         if last in stems or _component_matches(last, base):
-            if len(wparts) == 1 or _tail_matches(wparts[:-1], parts[:-1]):
+            dirs = parts[:-1]
+            if last != base and dirs and dirs[-1] == "__pycache__":
+                dirs = dirs[:-1]  # m.py compiles to __pycache__/m.cpython-311.pyc beside it
+            if len(wparts) == 1 or _tail_matches(wparts[:-1], dirs):
                 return EXACT
         if w.startswith("/") and len(wparts) - 1 < len(parts):
             if all(_component_matches(x, y) for x, y in zip(wparts[1:], parts)):

@@ -34,8 +34,8 @@ def parse_rfc3339(value: Any) -> float | None:
         text = text[:-1] + "+00:00"
     if "." in text:  # Python < 3.11 takes at most 6 fraction digits; Go writes 9
         head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        n = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[:min(n, 6)]}{rest[n:]}"
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
@@ -113,7 +113,7 @@ class ExplainContext:
     report_dir: str | None = None
     platform_dirs: bool = False
     packaging_only: bool = False  # the comparison differs only in packaging (repro.explain.packaging)
-    _extra_anchors: tuple[float, ...] = field(default=(), repr=False)
+    file_times: tuple[tuple[float, ...], tuple[float, ...]] = field(default=((), ()), repr=False)  # unclamped mtimes
 
     @classmethod
     def for_images(cls, a: Any, b: Any, **kw: Any) -> "ExplainContext":
@@ -139,20 +139,24 @@ class ExplainContext:
             out.add(self.source_date_epoch)
         return tuple(sorted(out))
 
-    def anchors(self) -> tuple[float, ...]:
-        """Times the builds are known to have run near (or been pinned to)."""
-        out = set(self._extra_anchors) | set(self.epochs())
-        for t in self.build_started or ():
-            if t is not None:
-                out.add(float(t))
-        for im in self.images or ():
-            out.update(im.created)
+    def anchors(self, side: int | None = None) -> tuple[float, ...]:
+        """Times the builds are known to have run near (or been pinned to), sorted: of one
+        side (0 = A, 1 = B), or of both."""
+        sides = (0, 1) if side is None else (side,)
+        out = set(self.epochs())
+        for s in sides:
+            out.update(self.file_times[s])
+            started = self.build_started[s] if self.build_started else None
+            if started:  # None or 0.0: not recorded
+                out.add(float(started))
+            if self.images is not None:
+                out.update(self.images[s].created)
         return tuple(sorted(out))
 
-    def with_anchors(self, extra: Iterable[float]) -> "ExplainContext":
+    def with_file_times(self, a: Iterable[float], b: Iterable[float]) -> "ExplainContext":
         from dataclasses import replace
 
-        return replace(self, _extra_anchors=tuple(sorted(set(self._extra_anchors) | set(extra))))
+        return replace(self, file_times=(tuple(sorted(set(a))), tuple(sorted(set(b)))))
 
     def report_paths(self, platform: str | None, path: str) -> tuple[str, str] | None:
         """Where --report-dir holds both sides of the file at `path`, when a report dir

@@ -60,10 +60,10 @@ class PlatformMismatch:
     example: str        # a path built for `found`
 
     def message(self) -> str:
-        return (f"{self.platform}: {self.checked - self.matching} of the {self.checked} executables checked are built "
-                f"for {describe_arch(self.found)}, not for {self.platform.split('/')[1] if '/' in self.platform else '?'}"
-                f" (e.g. /{self.example}): the base image probably has no variant for this platform, so the "
-                f"image will not run there")
+        n, want = self.checked - self.matching, self.platform.split("/")[1] if "/" in self.platform else "?"
+        return (f"{self.platform}: {n} of {self.checked} executable{'s' if self.checked != 1 else ''} checked "
+                f"{'is' if n == 1 else 'are'} built for {describe_arch(self.found)}, not {want} (e.g. /{self.example}): "
+                f"the base image probably has no variant for this platform, so the image will not run there")
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "platform-mismatch", "platform": self.platform, "found": self.found,

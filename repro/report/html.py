@@ -48,7 +48,7 @@ a{color:#0969da}
 .verdict p{margin:.3rem 0 0}
 .verdict .warning{margin-top:.5rem;padding:.4rem .6rem;background:var(--warn-bg);border:1px solid #d4a72c;border-radius:6px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(26rem,100%),1fr));gap:1rem}
-.grid>*{min-width:0}
+.grid>*{min-width:0}.grid>.wide{grid-column:1/-1}
 .box{border:1px solid var(--line);border-radius:8px;padding:.75rem 1rem}
 .box h3{margin-bottom:.5rem}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
@@ -392,6 +392,10 @@ def _finding(f: Mapping[str, Any], anchor: str) -> str:
         from repro.dockerfile.chain import chain_text
 
         parts.append(f'<p class="muted">Made by: <code>{_text(chain_text(f["stage_chain"]), 600)}</code></p>')
+    if isinstance(f.get("provoked_by"), (list, tuple)):  # check --bisect: which variations make it differ
+        by = f["provoked_by"]
+        parts.append('<p class="muted">Provoked by: ' + (_text(", ".join(map(str, by))) if by else
+                     "no variation — it differs anyway (randomness, the network, the daemon)") + "</p>")
     if f.get("reason"):
         parts.append(f'<p class="muted">Set aside: {_text(f["reason"])}</p>')
     if f.get("hint"):
@@ -435,10 +439,29 @@ def _verdict(doc: Mapping[str, Any], ok: bool) -> str:
 
 
 def _variations_line(doc: Mapping[str, Any]) -> str:
-    """Which variations the builds had, said next to the verdict in every report."""
+    """Which variations the builds had, said next to the verdict in every report: the set
+    (`build.variations`), what each varied build got and what could not be applied and why
+    (`builds[].variations`); a report without that record says `build.vary`."""
     if "build" not in doc:
         return "none: these images were not built by repro (<code>repro diff</code>)"
     bd = doc["build"]
+    var = bd.get("variations")
+    if isinstance(var, Mapping):
+        label = str(var.get("set") or "custom")
+        names = ", ".join(str(n) for n in var.get("names") or [])
+        head = (f"<b>{escape(label)}</b>" + (f" ({_text(names)})" if label == "custom" and names else "")
+                + (f" — {_text(var.get('about'))}" if var.get("about") else ""))
+        done, missed = [], []
+        for i, b in enumerate(bd.get("builds") or []):
+            applied = [a for a in (b.get("variations") or []) if isinstance(a, Mapping)] if isinstance(b, Mapping) else []
+            if i == 0 or not applied:
+                continue
+            got = ", ".join(f"{_text(a.get('name'))} ({_text(a.get('value'))})" for a in applied if a.get("applied"))
+            done.append(f"build {i + 1}: {got or 'nothing applied'}")
+            missed += [f"{'partly applied' if a.get('applied') else 'not applied'} in build {i + 1}: "
+                       f"{_text(a.get('name'))} — {_text(a.get('not_applied'))}" for a in applied if a.get("not_applied")]
+        return (head + "".join(f"<br>{x}" for x in done)
+                + "".join(f'<br><span class="muted">{x}</span>' for x in missed))
     vary = bd.get("vary")
     if not vary:
         return "none: every build ran in the same conditions (no <code>--vary</code>)"
@@ -520,7 +543,7 @@ def _comparisons_box(doc: Mapping[str, Any]) -> str:
                    f"{_digest(c.get('digest_b'))}</td><td>{escape(str(c.get('verdict')))}"
                    f"{'<br><span class=muted>shown below</span>' if c.get('reported') else ''}</td>"
                    f"<td class=num>{_text(c.get('findings'))}</td></tr>" for c in comps if isinstance(c, Mapping))
-    return (f'<div class="box"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th style="width:9rem">verdict'
+    return (f'<div class="box wide"><h3>Comparisons</h3><table><thead><tr><th>pair</th><th style="width:9rem">verdict'
             f'</th><th class="num">findings</th></tr></thead><tbody>{rows}</tbody></table></div>')
 
 

@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
-from repro.report.document import digest_label, unknown_count
+from repro.report.document import digest_label, provoked_text, unknown_count, variation_lines
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -33,6 +33,15 @@ def _esc(s: str) -> str:
     table breaks can be smuggled in."""
     s = s.replace("\n", " ").replace("\r", " ")
     return "".join("\\" + c if c in "\\`*_[]<>|#!~$&" else c for c in s)
+
+
+def _hint(s: str) -> str:
+    """A hint: our prose, with what it quotes from an image (a command, a path) in backtick
+    spans (repro.explain keeps image text inside them). Both parts are escaped: prose as
+    plain text, spans as code, so neither can add markup."""
+    parts = re.split(r"(`[^`]*`)", s.replace("\n", " "))
+    return "".join(_code(p[1:-1]) if p.startswith("`") and p.endswith("`") and len(p) > 1 else _esc(p)
+                   for p in parts)
 
 
 def _code(s: str) -> str:
@@ -83,6 +92,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         out.append(f"Built with BuildKit {bd.get('buildkit_version', '?')}, "
                    f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
+        varied = variation_lines(bd)
+        if varied:  # our own words, with variation names and the wrapper's reasons (no image content)
+            out += [f"- {_esc(line.strip())}" for line in varied] + [""]
 
     for w in doc.get("warnings") or []:  # e.g. executables built for another platform
         if isinstance(w, Mapping):
@@ -118,7 +130,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             title = f"{name}: merged filesystem"
         else:
             title = f"{name}: layer {layer} — {_code(instr.get((plat, layer)) or '')}"
-        out += [f"### {title}", "", "| path / field | what | A | B | cause |", "|---|---|---|---|---|"]
+        attributed = any(f.get("provoked_by") is not None for f in fs)  # check --bisect
+        out += [f"### {title}", "", "| path / field | what | A | B | cause |" + (" provoked by |" if attributed else ""),
+                "|---|---|---|---|---|" + ("---|" if attributed else "")]
         for f in fs:
             det = f.get("detail", {})
             if f["field"] == "history" and "index" in det:
@@ -129,9 +143,10 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 what = _esc(what) + " " + _code(str(det["key"]))
             else:
                 what = _esc(what)
+            provoked = provoked_text(f, doc.get("build")) if attributed else None
             where = f.get("path") or (det.get("entry") if f["kind"] == "index" else None) or f["kind"]
             out.append(f"| {_cell(where)} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
-                       f"| {f.get('cause') or 'unexplained'} |")
+                       f"| {f.get('cause') or 'unexplained'} |" + (f" {_esc(provoked or '—')} |" if attributed else ""))
         for f in fs:
             if f.get("stage_chain"):
                 from repro.dockerfile.chain import chain_text
@@ -143,7 +158,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             out += ["", "<details><summary>Hints and inner differences</summary>", ""]
             for f in hints:
                 out.append(f"- **{_esc(f.get('path') or f['field'])}** ({f.get('cause') or 'unexplained'}): "
-                           f"{(f.get('hint') or '').replace(chr(10), ' ')}")  # our own catalogue text
+                           f"{_hint(f.get('hint') or '')}")
                 for lst in listings(f.get("detail") or {}):
                     note = f" ({'; '.join(lst.notes)})" if lst.notes else ""
                     out += ["", f"  {_esc(lst.title[:1].upper() + lst.title[1:])}{_esc(note)}:", "",

@@ -179,4 +179,10 @@ def test_step_failure_reads_both_shapes_of_buildkits_summary():
     f = step_failure(cancelled)
     assert (f.step, f.location, f.exit_code, f.output) == ("COPY nonexist /x", "Dockerfile:2", None, ())
     assert f.reason == 'failed to compute cache key: "/nonexist": not found'
+    parse = ["#1 [internal] load build definition from Dockerfile", "#1 DONE 0.0s", "Dockerfile:2",
+             "--------------------", "   1 |     FROM base", "   2 | >>> RUNN oops", "--------------------",
+             "error: failed to solve: dockerfile parse error on line 2: unknown instruction: RUNN (did you mean RUN?)"]
+    f = step_failure(parse)
+    assert (f.step, f.location, f.exit_code, f.output) == ("", "Dockerfile:2", None, ())
+    assert f.reason == "unknown instruction: RUNN (did you mean RUN?)"
     assert step_failure(["error: failed to dial gRPC: connection refused"]) is None

@@ -6,7 +6,7 @@ valid-but-odd pair: exit 0 or 1 as the case says, a complete report directory, a
 nothing written outside it. Every case runs in-process (fast); a sample per level runs
 as a real subprocess too (real exit codes, real stderr encoding). The 1 GiB-layer diff
 is here as well: its memory bound is a property of every run, so it is a test (peak
-RSS from os.wait4 of the `repro diff` subprocess), not a benchmark.
+RSS of the `repro diff` subprocess, tests/peak_rss.py), not a benchmark.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 
 from tests import ROOT
 from tests.corpus import mc
+from tests.peak_rss import run_with_peak_rss
 
 CASES = mc.case_names()
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -160,15 +161,11 @@ RSS_LIMIT_MB = 200
 
 
 def run_measured(argv: list[str], cwd: str) -> tuple[int, float, str]:
-    """Run `python -m repro ARGV`; (exit code, peak RSS in MiB, stderr) from os.wait4."""
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    proc = subprocess.Popen([sys.executable, "-m", "repro", *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env, cwd=cwd)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
-    return proc.returncode, usage.ru_maxrss / 1024, err
+    """Run `python -m repro ARGV`; (exit code, peak RSS in MiB, stderr), the RSS that
+    process's own (tests/peak_rss.py: not inherited from this grown test process)."""
+    code, err, rss = run_with_peak_rss([sys.executable, "-m", "repro", *argv],
+                                       env={**os.environ, "PYTHONPATH": ROOT}, cwd=cwd, timeout=600)
+    return code, rss, err
 
 
 @pytest.fixture(scope="module")

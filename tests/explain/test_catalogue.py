@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from types import MappingProxyType
 
 import pytest
@@ -15,16 +16,19 @@ from repro.diff.finding import Finding
 from repro.explain import BY_ID, CATALOGUE, explain
 from repro.explain.globs import glob_match
 
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs", "causes.md")
+
+
+def doc_table() -> str:
+    with open(DOCS, encoding="utf-8") as f:
+        text = f.read()
+    return text.split("<!-- causes:begin -->\n", 1)[1].split("<!-- causes:end -->", 1)[0]
+
+
 # the ids of docs/causes.md, kept exactly
-DOC_IDS = {
-    "unknown", "hostname", "kernel-version", "cpu-count", "locale", "build-path",
-    "file-mtime", "mtime-older-than-epoch", "image-created", "attestation", "inline-cache",
-    "compression", "media-types", "embedded-timestamp", "random-content", "dpkg-apt-logs",
-    "ldconfig-aux-cache", "apt-lists-cache", "distro-state", "machine-id", "ssh-host-keys",
-    "shadow-lastchange", "python-bytecode", "python-record", "npm-cache", "tool-cache",
-    "gzip-header", "nested-archive-mtime", "zip-timestamps", "apk-virtual", "build-id",
-    "file-order", "tar-format", "ownership", "hardlinks", "unpinned-input", "builder-version", "packaging",
-}
+DOC_IDS = set(re.findall(r"^\| `([a-z0-9-]+)` \|", doc_table(), re.M))
+
+
 def one(f: Finding, a: bytes | None = None, b: bytes | None = None, **kw) -> Finding:
     contents = (lambda _: (a, b)) if a is not None or b is not None else None
     (out,) = explain([f], contents=contents, **kw)
@@ -34,6 +38,24 @@ def one(f: Finding, a: bytes | None = None, b: bytes | None = None, **kw) -> Fin
 def file(path: str, field: str = "content", a=None, b=None, **detail) -> Finding:
     return Finding(kind="file", field=field, path=path, a=a, b=b,
                    detail=MappingProxyType(detail))
+
+
+def test_docs_table_is_the_catalogue():
+    # regenerate with: python3 -c "from repro.explain.catalogue import markdown_table; print(markdown_table(), end='')"
+    from repro.explain.catalogue import markdown_table
+
+    assert doc_table() == markdown_table()
+    with open(DOCS, encoding="utf-8") as f:
+        text = f.read()
+    for heading in ("Experiment", "Path rule", "Format drill-down", "Instruction", "Content heuristic"):
+        assert f"**{heading}.**" in text
+
+
+def test_catalogue_docstring_points_to_a_document_that_exists():
+    import repro.explain.catalogue as cat
+
+    docs = re.findall(r"docs/[\w./-]+\.md", cat.__doc__ or "")
+    assert docs and all(os.path.exists(os.path.join(os.path.dirname(os.path.dirname(DOCS)), d)) for d in docs)
 
 
 def test_catalogue_has_every_documented_cause_once():
@@ -203,7 +225,7 @@ def test_unexplained_content_still_gets_its_look_and_a_diffoscope_hint():
     out = one(file("etc/app.conf"), b"a=1\n", b"a=2\n")
     assert out.cause == "unknown" and "diff" in out.detail
     assert out.hint == ("no known cause: `--report-dir repro-report` writes both sides to "
-                        "repro-report/a/etc/app.conf and repro-report/b/etc/app.conf; then "
+                        "`repro-report/a/etc/app.conf` and `repro-report/b/etc/app.conf`; then "
                         "`diffoscope repro-report/a/etc/app.conf repro-report/b/etc/app.conf`")
 
 

@@ -67,3 +67,19 @@ def test_extra_only_on_one_side_is_named():
         zf.writestr(info, b"1")
     d = look_inside("x.zip", a, bio.getvalue(), context())
     assert d["fields_differ"] == ["extra"] and d["metadata_only"]
+
+
+def test_a_date_inside_an_entry_is_lifted_to_the_zip():
+    def jar(stamp: str) -> bytes:
+        bio = io.BytesIO()
+        with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(zipfile.ZipInfo("META-INF/MANIFEST.MF", T1), f"Manifest-Version: 1.0\nBuilt: {stamp}\n")
+            zf.writestr(zipfile.ZipInfo("a/A.class", T1), b"\xca\xfe\xba\xbe")
+        return bio.getvalue()
+
+    a, b = jar("2026-12-02T10:00:00Z"), jar("2026-12-02T10:00:07Z")
+    d = look_inside("app.jar", a, b, context())
+    assert d["content_differs"] == ["META-INF/MANIFEST.MF"]
+    assert d["timestamps"][0]["entry"] == "META-INF/MANIFEST.MF"
+    assert d["entries_looked"]["META-INF/MANIFEST.MF"]["only_timestamps"]
+    assert explain_zip(a, b).cause == "embedded-timestamp"

@@ -47,7 +47,7 @@ def test_an_arm64_image_of_x86_64_programs_is_named(tmp_path):
                g.file("bin/data", elf(183), mode=0o644)) as img:
         (m,) = platform_mismatches(img)
     assert (m.platform, m.found, m.checked, m.matching, m.example) == ("linux/arm64", "amd64", 2, 0, "bin/busybox")
-    assert m.message().startswith("linux/arm64: 2 of the 2 executables checked are built for x86-64, not for arm64 "
+    assert m.message().startswith("linux/arm64: 2 of 2 executables checked are built for x86-64, not arm64 "
                                   "(e.g. /bin/busybox)")
     assert m.to_json()["kind"] == "platform-mismatch"
 

@@ -1,7 +1,7 @@
 """The registry client against a malicious registry (tests/hostile_registry.py, in front of
 a real docker-registry): no hang, no unbounded read, no credentials to another host
 (issue #16, items 4-6). Each case runs `repro` as a subprocess and bounds its wall time
-and peak RSS (os.wait4)."""
+and peak RSS (tests/peak_rss.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from tests import ROOT, imagegen as g
 from tests.hostile_registry import hostile, token_service
+from tests.peak_rss import run_with_peak_rss
 from tests.registry_fixtures import skopeo_copy
 from repro.oci import RegistryOptions
 from repro.oci.registry_client import RegistryClient
@@ -56,21 +56,13 @@ def run(args: list[str], tmp_path, env: dict[str, str] | None = None, limit: flo
 
 
 def run_measured(args: list[str], tmp_path, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    """Run `python -m repro ARGS`; (exit code, stderr, peak RSS in MiB of that process
+    alone: tests/peak_rss.py). A hang past 60 s is a failure, not a stuck test run."""
     home = tmp_path / "home"
     (home / ".docker").mkdir(parents=True, exist_ok=True)
     full = {**os.environ, "PYTHONPATH": ROOT, "HOME": str(home), "DOCKER_CONFIG": str(home / ".docker"),
             "REGISTRY_AUTH_FILE": "", **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "repro", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=full, cwd=str(tmp_path))
-    killer = threading.Timer(60, proc.kill)  # a hang is a failure, not a stuck test run
-    killer.start()
-    try:
-        err = proc.stderr.read().decode("utf-8", "replace")  # type: ignore[union-attr]
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        killer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err, usage.ru_maxrss / 1024
+    return run_with_peak_rss([sys.executable, "-m", "repro", *args], env=full, cwd=str(tmp_path), timeout=60)
 
 
 def one_line(err: str) -> str:

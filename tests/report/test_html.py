@@ -89,7 +89,7 @@ def screenshot(page: Path, width: int, height: int, tmp: Path) -> Path:
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("html")
     docs = {
-        "mixed": with_build(sample_doc("mixed", tmp / "img"), varied=True),
+        "mixed": with_build(sample_doc("mixed", tmp / "img"), varied=True, builds=3, record=True),
         "semantic": sample_doc("semantic", tmp / "img"),
         "reproducible": with_build(sample_doc("reproducible", tmp / "img"), varied=False),
     }
@@ -132,16 +132,31 @@ def test_the_page_needs_no_script_and_no_network(pages):
         assert set(re.findall(r'href="([^"]*)"', text)) <= {f"#{x}" for x in re.findall(r'id="([^"]+)"', text)}
 
 
-def test_summary_says_verdict_images_build_variations_and_causes(pages):
+def visible_text_of(html: str, tmp: Path) -> str:
+    page = tmp / "page.html"
+    page.write_text(html, encoding="utf-8")
+    return visible_text(page)
+
+
+def test_summary_says_verdict_images_build_variations_and_causes(pages, tmp_path):
     text = " ".join(visible_text(pages["mixed"]).split())
     assert "Not reproducible 11 findings: 2 config differences, 9 file differences; 5 unknown." in text
-    assert "Variations: build 2: context copied to another path" in text
+    assert ("Variations: default — the realistic set: what differs between two machines running the same BuildKit "
+            "build 2: stagger (started 2 s after build 1), build_path (context copied to another path) "
+            "not applied in build 2: kernel — the builder is not one of repro's ephemeral daemons") in text
+    assert text.count("Provoked by: stagger") == 1
+    assert "Warning: linux/arm64: 12 of 12 executables checked are built for x86-64" in text
+    assert "Comparisons pair verdict findings build-1 vs build-2" in text and "build-1 vs build-3" in text
     assert "BuildKit v0.32.2" in text and "SOURCE_DATE_EPOCH 1700000000 (2023-11-14 22:13:20 UTC" in text
     for cause in ("embedded-timestamp 2", "nested-archive-mtime 1", "zip-timestamps 1", "unknown 5"):
         assert cause in text
     repro_text = " ".join(visible_text(pages["reproducible"]).split())
     assert "Reproducible The two images are identical." in repro_text
     assert "Variations: none: every build ran in the same conditions" in repro_text
+    # a report made before the variations record (build.vary only) still says it
+    old = " ".join(visible_text_of(render_html(with_build(sample_doc("mixed", tmp_path / "img"), varied=True)),
+                                   tmp_path).split())
+    assert "Variations: build 2: context copied to another path" in old
     semantic = " ".join(visible_text(pages["semantic"]).split())
     assert "Variations: none: these images were not built by repro" in semantic
     assert "Set aside by the policy (2)" in semantic

@@ -1,0 +1,5 @@
+from greeter import greet
+
+
+def main():
+    print(greet("world"))
