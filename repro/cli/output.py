@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from repro.errors import InputError
-from repro.report.document import Report
+
+if TYPE_CHECKING:
+    from repro.report.document import Report
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ embedded-timestamp
          - each is within ANCHOR_WINDOW of a time its own build is known to have run at
            (`sides`: check's start times, unclamped `created` and mtimes), however far
            apart the two builds were, or
+         - *bracketed*: the later is within ANCHOR_WINDOW of its own build's times and the
+           earlier lies between the earliest SOURCE_DATE_EPOCH and it (`check --against`
+           an image published months ago, which records only its epoch), or
          - they are bare digits within PAIR_WINDOW of each other and either *anchored*
            (one within ANCHOR_WINDOW of an anchor), or *self-evident*: their gap is small
            (at most SELF_RATIO) against their distance from every epoch (the Unix epoch and
@@ -40,7 +43,13 @@ embedded-timestamp
             differ *only* by date-like values: `only_timestamps` true) and every pair
             made of bare digits is convincing (written dates need no closeness, so an old
             image against a rebuild still gets the cause), or
-         b. some pair is convincing (`only_timestamps` false: something else differs too).
+         b. some pair is convincing (`only_timestamps` false: something else differs too),
+            or
+         c. there is no pair, but each of at most LONE_REGIONS regions holds on one side
+            only written date-times with a time of day (at most LONE_SLACK bytes of label
+            beside them) and on the other no date-like token and at most LONE_OTHER bytes:
+            a stamp one build wrote where the other wrote something short or nothing
+            (`timestamps` entries then have only the side's own keys and `only_in`).
 
 random-content
     Given only when no timestamp pair was found and the raw bytes are not a known

@@ -24,6 +24,10 @@ DAY = 86400
 MAX_REGION = 4096  # bytes per side of one region searched for dates
 CONTEXT = 48
 MAX_LISTED = 10
+LONE_REGIONS = 4  # at most this many regions may hold a date on one side only
+LONE_SLACK = 16  # bytes of a lone date's region outside the date (`built `, quotes)
+LONE_OTHER = 64  # bytes the other side's region may hold in its place
+_CLOCK_TIME = re.compile(r"\d{2}:\d{2}|[T_]\d{2}-\d{2}-\d{2}")
 
 _MON = rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DOW = rb"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +)?"
@@ -145,6 +149,33 @@ def timestamp_pairs(a: bytes, b: bytes, rs: list[Region]) -> list[tuple[Token, T
     return pairs
 
 
+def _clock_read(t: Token) -> bool:
+    """A written date with a time of day (`2024-05-02T10:11:12Z`, not `2024-05-02`)."""
+    return t.kind == DATE and _CLOCK_TIME.search(t.text) is not None
+
+
+def lone_stamps(a: bytes, b: bytes, rs: list[Region]) -> list[dict[str, Any]]:
+    """Dates written on one side only: every region holds, on one side, nothing but
+    written date-times (a few bytes of label around them at most) and, on the other,
+    no date-like token and at most LONE_OTHER bytes (a stamp one build wrote where the
+    other wrote something short, or nothing). Otherwise []."""
+    if not rs or len(rs) > LONE_REGIONS:
+        return []
+    out: list[dict[str, Any]] = []
+    for a0, a1, b0, b1 in rs:
+        ta = _overlapping(tokens(a, a0 - CONTEXT, a1 + CONTEXT), a0, a1)
+        tb = _overlapping(tokens(b, b0 - CONTEXT, b1 + CONTEXT), b0, b1)
+        if bool(ta) == bool(tb):
+            return []
+        side, toks, lo, hi, other = ("a", ta, a0, a1, b1 - b0) if ta else ("b", tb, b0, b1, a1 - a0)
+        covered = sum(min(t.end, hi) - max(t.start, lo) for t in toks)
+        if (not all(_clock_read(t) for t in toks) or (hi - lo) - covered > LONE_SLACK
+                or other > max(LONE_OTHER, 2 * (hi - lo))):
+            return []
+        out += [{side: t.text, f"{side}_time": _iso(t.when), "only_in": side} for t in toks]
+    return out[:MAX_LISTED]
+
+
 def _delta(x: Token, y: Token) -> float:
     d = y.when - x.when
     if x.kind == TIME_OF_DAY:  # the shorter way round the clock
@@ -178,6 +209,17 @@ class Clock:
         (a published image from months ago against a rebuild from today)."""
         return self._near(x, self.sides[0]) and self._near(y, self.sides[1])
 
+    def bracketed(self, x: Token, y: Token) -> bool:
+        """Builds far apart, the earlier one known only by its epoch (`check --against` an
+        image published months ago): the later value is at its own build's time, and the
+        earlier lies between the earliest SOURCE_DATE_EPOCH and it (a clock read after the
+        source was dated and before the rebuild)."""
+        lo = min(self.epochs, default=0)
+        if lo < MIN_PLAUSIBLE:
+            return False
+        (early, _), (late, side) = sorted(((x, 0), (y, 1)), key=lambda p: p[0].when)
+        return self._near(late, self.sides[side]) and lo - ANCHOR_WINDOW <= early.when <= late.when
+
     def self_evident(self, x: Token, y: Token) -> bool:
         gap = abs(y.when - x.when)
         return all(gap <= SELF_RATIO * abs(t.when - e) for t in (x, y) for e in (0, *self.epochs))
@@ -185,7 +227,7 @@ class Clock:
     def convincing(self, x: Token, y: Token) -> bool:
         if x.kind == TIME_OF_DAY or y.kind == TIME_OF_DAY:
             return x.kind == y.kind
-        if self.each_at_its_build(x, y):
+        if self.each_at_its_build(x, y) or self.bracketed(x, y):
             return True
         if not self.close(x, y):
             return False
@@ -205,7 +247,8 @@ def _masked(data: bytes, toks: list[Token]) -> bytes:
 def embedded_timestamp(a: bytes, b: bytes, rs: list[Region], clock: Clock) -> dict[str, Any]:
     pairs = timestamp_pairs(a, b, rs)
     if not pairs:
-        return {}
+        lone = lone_stamps(a, b, rs)
+        return {"timestamps": lone, "only_timestamps": False} if lone else {}
 
     def acceptable(x: Token, y: Token) -> bool:
         return (x.kind == DATE and y.kind == DATE) or clock.convincing(x, y)

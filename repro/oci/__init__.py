@@ -14,18 +14,34 @@ wrong with the input is a ReproError with a one-line message, never a raw except
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 from repro.errors import FormatError, InputError, ReproError
-from repro.oci.history import clean_instruction
-from repro.oci.layer_index import iter_entries
 from repro.oci.limits import Limits
-from repro.oci.model import Image, Platform
-from repro.oci.reference import Reference, parse_reference
 from repro.oci.registry_options import RegistryOptions
+
+if TYPE_CHECKING:
+    from repro.oci.history import clean_instruction  # noqa: F401
+    from repro.oci.layer_index import iter_entries  # noqa: F401
+    from repro.oci.model import Image, Platform
+    from repro.oci.reference import Reference, parse_reference  # noqa: F401
 
 __all__ = ["open_image", "Limits", "RegistryOptions", "clean_instruction", "iter_entries", "parse_reference",
            "Reference"]
+
+# re-exported names, imported on first use (PEP 562): `import repro.oci.registry_options`
+# (every command line does) must not load the tar and image readers
+_EXPORTS = {"clean_instruction": "repro.oci.history", "iter_entries": "repro.oci.layer_index",
+            "Image": "repro.oci.model", "Platform": "repro.oci.model", "Reference": "repro.oci.reference",
+            "parse_reference": "repro.oci.reference"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'repro.oci' has no attribute {name!r}")
 
 
 def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = False,
@@ -44,6 +60,9 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
     index and attestations, where the docker-archive view is synthesised. Say
     `docker-archive:PATH` to get that view.
     """
+    from repro.oci.model import Platform
+    from repro.oci.reference import parse_reference
+
     limits = limits or Limits()
     reference = parse_reference(ref)
     if isinstance(platform, str):

@@ -10,7 +10,9 @@ text in the corpus format (README.md). The values inside are what the commands i
 history would have written in March 2019: `date +%s` read twice a few seconds apart,
 8 random bytes of which one happens to be equal on both sides, file names and a link
 target holding `$(date +%s)`, and, for a build without SOURCE_DATE_EPOCH, unclamped file
-mtimes and `created` times of the build.
+mtimes and `created` times of the build. `frozen-months-apart-2019` is the same source
+rebuilt eight months later (a published image against a rebuild): the values lie months
+apart and the clamped images record no build time.
 
     python3 testdata/diagnosis/frozen.py OUT_DIR    # writes OUT_DIR/NAME/{a,b}.tar, expect
 """
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 EPOCH_2019 = 1546300800  # 2019-01-01T00:00:00Z: SOURCE_DATE_EPOCH of the clamped builds
 BUILT_A = 1552571955  # 2019-03-14T13:59:15Z: when build A's RUN steps ran
 BUILT_B = BUILT_A + 7  # build B, seven seconds later
+REBUILT = BUILT_A + 251 * 86400 + 3602  # 2019-11-20: a rebuild of the same source months later
 BASE_MTIME = 946684800  # 2000-01-01
 
 
@@ -132,10 +135,11 @@ BASE = Layer("repro testdata/diagnosis/frozen.py: base", [
     File("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")], created=BASE_MTIME, clamped_to=None)
 
 
-def clamped(side: int) -> Image:
+def clamped(side: int, built: tuple[int, int] = (BUILT_A, BUILT_B)) -> Image:
     """A build with SOURCE_DATE_EPOCH=2019-01-01 and rewrite-timestamp: every new mtime is
-    clamped, `created` is the epoch; only what the commands wrote differs."""
-    t = (BUILT_A, BUILT_B)[side]
+    clamped, `created` is the epoch; only what the commands wrote differs. `built`: when
+    the RUN steps of build A and of build B ran."""
+    t = built[side]
     rnd = (bytes.fromhex("8f3a71c2d90e5b64"), bytes.fromhex("12c671aa07f3e918"))[side]  # byte 2 equal
     e = EPOCH_2019
     return Image([
@@ -183,6 +187,14 @@ var/log/app/latest embedded-timestamp
 data.txt mtime-older-than-epoch
 build.json embedded-timestamp
 """,
+    "frozen-months-apart-2019": """# frozen.py: SOURCE_DATE_EPOCH 2019-01-01, built 2019-03-14 and rebuilt 2019-11-20
+data/stamp.txt embedded-timestamp
+data/random.bin random-content
+var/log/app/run-*.log embedded-timestamp
+var/log/app/latest embedded-timestamp
+data.txt mtime-older-than-epoch
+build.json embedded-timestamp
+""",
     "frozen-unclamped-2019": """# frozen.py: no SOURCE_DATE_EPOCH, built 2019-03-14 a minute apart
 stamp.ms embedded-timestamp
 etc file-mtime
@@ -190,7 +202,9 @@ etc/configured file-mtime
 etc/seed random-content
 """,
 }
-IMAGES = {"frozen-clamped-2019": clamped, "frozen-unclamped-2019": unclamped}
+IMAGES = {"frozen-clamped-2019": clamped,
+          "frozen-months-apart-2019": lambda side: clamped(side, (BUILT_A, REBUILT)),
+          "frozen-unclamped-2019": unclamped}
 
 
 def write_all(out: str) -> dict[str, tuple[str, str, str]]:

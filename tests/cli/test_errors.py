@@ -46,8 +46,8 @@ def test_usage_error_is_exit_2_not_1(capsys):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["check", "--vray"], "repro: error: check: no such option '--vray' (did you mean '--vary'?); "
-                          "see 'repro check --help'"),
+    (["check", "--vray"], "repro: error: check: no such option '--vray' (did you mean one of: '--no-vary', "
+                          "'--vary'?); see 'repro check --help'"),
     (["diff", "a", "b", "--format", "jsn"], "repro: error: diff: invalid value for '--format': 'jsn' is not one of "
                                             "'text', 'json', 'markdown', 'html', 'junit' (did you mean 'json'?); "
                                             "see 'repro diff --help'"),
@@ -86,8 +86,8 @@ def test_usage_error_from_the_console_script_is_exactly_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "repro", "check", str(tmp_path), "--vray"], capture_output=True,
                          text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr == ("repro: error: check: no such option '--vray' (did you mean '--vary'?); "
-                          "see 'repro check --help'\n")
+    assert out.stderr == ("repro: error: check: no such option '--vray' (did you mean one of: '--no-vary', "
+                          "'--vary'?); see 'repro check --help'\n")
 
 
 def test_version_names_the_buildkit_it_drives(capsys):

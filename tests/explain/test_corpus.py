@@ -11,6 +11,8 @@ confusion list.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.diagnosis import corpus
@@ -20,8 +22,20 @@ pytestmark = pytest.mark.buildkit
 
 
 @pytest.fixture(scope="session")
-def pairs(buildkit_tools) -> dict:
+def pairs(buildkit_tools, debian_base) -> dict:
     return corpus.build_all(CONTEXTS, jobs=2)
+
+
+def test_the_debian_cases_build_on_the_debian_base_fixture(debian_base):
+    """`FROM base` of a Debian case is the suite's `debian_base` (debootstrap minbase
+    bookworm, the same cached OCI layout), or a base built on it from bases/NAME."""
+    assert corpus.base_image("debian", log=None) == (debian_base.path, debian_base.digest)
+    derived = sorted({c.base for c in CONTEXTS} - {"busybox", "debian"})
+    assert derived and all(os.path.isfile(os.path.join(corpus.BASES_DIR, d, "Dockerfile")) for d in derived)
+    for d in derived:
+        with open(os.path.join(corpus.BASES_DIR, d, "Dockerfile"), encoding="utf-8") as f:
+            code = [line for line in f.read().splitlines() if line.strip() and not line.startswith("#")]
+        assert code[0] == "FROM base", d
 
 
 def test_the_corpus_has_busybox_and_debian_cases():
@@ -40,3 +54,17 @@ def test_context(pairs, ctx):
     assert [s for s in scores if not s.ok] == []
     if not ctx.expect:
         assert report["verdict"] == "reproducible"
+
+
+def test_a_held_out_corpus_may_bring_bases_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "BASES_DIRS", list(corpus.BASES_DIRS))
+    (tmp_path / "bases" / "debian-extra").mkdir(parents=True)
+    (tmp_path / "bases" / "debian-extra" / "Dockerfile").write_text("FROM base\nRUN true\n")
+    case = tmp_path / "deb-extra-stamp"
+    case.mkdir()
+    (case / "Dockerfile").write_text("FROM base\nRUN date +%s > /stamp\n")
+    (case / "expect").write_text("# base: debian-extra\nstamp embedded-timestamp\n")
+    (ctx,) = corpus.load(str(tmp_path))
+    assert ctx.base == "debian-extra" and ctx.expect[0].cause == "embedded-timestamp"
+    assert corpus.base_dir("debian-extra") == str(tmp_path / "bases" / "debian-extra")
+    assert corpus.base_dir("debian-python") == os.path.join(corpus.BASES_DIR, "debian-python")

@@ -159,6 +159,23 @@ def test_check_build_start_times_anchor_values_from_builds_months_apart():
     assert anchored.cause == "embedded-timestamp" and anchored.detail["evidence"] == "content"
 
 
+def test_check_against_an_image_published_months_ago_anchors_the_rebuild_and_brackets_the_old_value():
+    # `check --against published.tar`: A was built in March (clamped to its January epoch, so
+    # it records no build time), B is the rebuild `check` started in November; the stamp is
+    # written by a script the instruction does not show
+    f = content("etc/v", "RUN /usr/local/bin/setup.sh")
+    january, march, november = 1672531200, 1679000000, 1700000000
+    clamped = ImageTimes(epochs=(january,), created=(float(january),))
+    pair = {"etc/v": (f"v={march + 5}\n".encode(), f"v={november + 3}\n".encode())}
+    (out,) = run([f], pair, images=(clamped, clamped), build_started=(None, float(november)))
+    assert out.cause == "embedded-timestamp" and out.detail["evidence"] == "content"
+    (no_start,) = run([f], pair, images=(clamped, clamped))
+    assert no_start.cause != "embedded-timestamp"
+    before_epoch = {"etc/v": (f"v={january - 90 * 86400}\n".encode(), f"v={november + 3}\n".encode())}
+    (old,) = run([f], before_epoch, images=(clamped, clamped), build_started=(None, float(november)))
+    assert old.cause != "embedded-timestamp"  # A's value predates A's source: not a read of A's clock
+
+
 def test_created_times_are_parsed_as_go_writes_them():
     assert parse_rfc3339("2023-11-14T22:13:20Z") == 1700000000.0
     assert parse_rfc3339("2023-11-14T22:13:20.123456789Z") == pytest.approx(1700000000.123456)

@@ -60,3 +60,16 @@ def test_the_same_pair_gets_the_same_causes_whatever_day_it_is_diffed(reports):
     for clock in CLOCKS[1:]:
         for name in first:
             assert causes(reports[clock][name]) == causes(first[name]), (clock, name)
+
+
+@pytest.mark.parametrize("clock", CLOCKS)
+def test_the_clock_repro_runs_under_is_really_set(clock):
+    """The fixed clock is not a no-op: a Python started with corpus.clock_env reads it."""
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    out = subprocess.run([sys.executable, "-c", "import time; print(time.time())"], capture_output=True,
+                         text=True, env=corpus.clock_env(clock), check=True).stdout
+    want = datetime.strptime(clock, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    assert abs(float(out) - want) < 600

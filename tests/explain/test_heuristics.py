@@ -207,3 +207,32 @@ def test_a_large_random_file_is_judged_on_a_sample():
     structured = bytes(range(256)) * 4096
     assert "random" not in ts(structured, structured[::-1])  # every byte XORs to 255
     assert "random" not in ts(b"\0" * (1 << 20), b"\1" * (1 << 20))
+
+
+# perf's `many-layers` pair (benchmarks/imageshapes.py): a build stamp written over a few
+# words of one build's text; the other build has no date there at all
+WORDS_A = (b"aelbzta npazxyaon sb jcznnhsx\n    njocbrb rood lfto jpyfz osk qalrzwg awrrf ibgmzlc "
+           b"sgfrtka mwwb oodf\n    cwny kdryg ouhszwebfc vqexw prfbywdpft jkceugah\n    { oharrdtbqa\n")
+WORDS_B = WORDS_A.replace(b"sgfrtka mwwb oodf\n    cwny", b"built 2024-05-02T10:11:12Z")
+
+
+def test_a_date_time_written_on_one_side_only_is_a_timestamp():
+    assert len(WORDS_A) == len(WORDS_B)  # written over, as imageshapes' patch does
+    for a, b, side in ((WORDS_A, WORDS_B, "b"), (WORDS_B, WORDS_A, "a")):
+        d = examine(a, b)
+        assert d["timestamps"] == [{side: "2024-05-02T10:11:12Z", f"{side}_time": "2024-05-02T10:11:12+00:00",
+                                    "only_in": side}]
+        assert d["only_timestamps"] is False and "random" not in d
+    # appended by one build only
+    assert examine(b"x\n", b"x\nbuilt Thu May  2 10:11:12 UTC 2024\n")["timestamps"][0]["only_in"] == "b"
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    (b"changes\n", b"changes\n2024-05-02: fixed the frobnicator\n"),  # a calendar date, no clock read
+    (b"changes\n", b"changes\n2024-05-02T10:11:12Z a new paragraph of release notes that is long\n"),
+    (b"x = 1\n", b"x = 2024-05-02T10:11:12Z\ny = 3\nz = 4\n" + b"w" * 80 + b"\n"),  # much more than a stamp
+    (b"at 2023-11-14T22:13:20Z\n", b"at 2023-11-14T22:13:20Z, 2024-05-02T10:11:12Z\n" + b"q" * 90),
+    (b"at x 2023-11-14T22:13:20Z\n", b"at y 2023-11-14T22:13:20Z\n"),  # the date is equal, the word is not
+])
+def test_a_one_sided_date_needs_a_clock_read_and_nothing_else_beside_it(a, b):
+    assert "timestamps" not in examine(a, b)

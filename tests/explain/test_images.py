@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import io
 import json
+import pathlib
 import zipfile
 
 import pytest
@@ -69,3 +71,20 @@ def test_looks_inside_reach_the_report(report):
     assert "-level=0" in by_path["etc/app.conf"]["detail"]["diff"]
     assert by_path["usr/share/doc/x/changelog.gz"]["detail"]["payload_equal"] is True
     assert by_path["etc/machine-id"]["hint"].startswith("ship /etc/machine-id empty")
+
+
+def test_perfs_many_layers_pair_gets_its_iso_stamp_as_embedded_timestamp(tmp_path, capsys, monkeypatch):
+    """benchmarks/imageshapes.py `many-layers` (smaller): the layer whose text got "built
+    2024-05-02T10:11:12Z" written over a few words is an embedded timestamp, not unknown."""
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+    shapes = importlib.import_module("imageshapes")
+    pair = shapes.generate(lambda: shapes.shape_many_layers(n_layers=4, files_per_layer=30), tmp_path, 1,
+                           "many-layers-small", log=lambda _: None)
+    stamped = [m["path"] for m in pair.params["mutations"] if "ISO" in m["note"]]
+    assert len(stamped) == 1
+    with pytest.raises(SystemExit):
+        main(["diff", str(pair.a), str(pair.b), "--format", "json"])
+    found = {f["path"]: f for f in json.loads(capsys.readouterr().out)["findings"] if f.get("path")}
+    f = found[stamped[0]]
+    assert f["cause"] == "embedded-timestamp" and f["hint"]
+    assert f["detail"]["timestamps"][0]["b"] == "2024-05-02T10:11:12Z"
