@@ -349,6 +349,12 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
             chosen = _bisect(spec, options, compare_options, results, (chosen_a, chosen_b, chosen), out_dir,
                              build_doc, compare_pair, listener, sink)
             docs[k] = (chosen_a, chosen_b, chosen)
+        elif chosen["verdict"] != "reproducible" and chosen_a != against:
+            applied = [a.name for a in next(r for r in results if r.path == chosen_b).variations if a.applied]
+            if applied:
+                listener.note(f"the varied build differs; --bisect names the variation behind each finding "
+                              f"({len(applied) + 2} more builds: two unvaried references and one with each of "
+                              f"{', '.join(applied)} alone)")
         if chosen["verdict"] != "reproducible" and chosen_a != against:
             j = next(i for i, r in enumerate(results) if r.path == chosen_b)
             _follow_stages(chosen, spec, session, (0, j), out_dir, compare_pair, listener)

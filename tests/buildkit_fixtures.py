@@ -161,6 +161,17 @@ class RootlessUser:
         os.chown(path, self.uid, -1)
         return path
 
+    def readable(self, image: BaseImage, name: str) -> BaseImage:
+        """A copy of `image` the user can read (in the share; once per session and name)."""
+        dst = os.path.join(self.share, name)
+        if not os.path.isdir(dst):
+            shutil.copytree(image.path, dst)
+            for dirpath, _, filenames in os.walk(dst):
+                os.chmod(dirpath, 0o755)
+                for f in filenames:
+                    os.chmod(os.path.join(dirpath, f), 0o644)
+        return BaseImage(dst, image.digest)
+
     def run_python(self, code: str, *, cwd: str = "/tmp", timeout: float = 300) -> subprocess.CompletedProcess:
         """Run `code` as the user with the user's own interpreter (`python`), this checkout first
         on its path: repro as an unprivileged user who installed it runs it."""

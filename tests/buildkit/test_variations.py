@@ -50,12 +50,20 @@ def test_time_shift_is_caught_in_a_glibc_rootfs_and_attributed(isolated, buildki
 
 @pytest.mark.parametrize("name", BUSYBOX)
 def test_variation_is_caught_and_attributed_on_rootless_daemons(name, rootless_user, isolated, tmp_path):
+    _rootless_case(name, rootless_user, rootless_user.base)
+
+
+def test_time_shift_is_caught_and_attributed_on_rootless_daemons(rootless_user, debian_base, isolated, tmp_path):
+    _rootless_case("time", rootless_user, rootless_user.readable(debian_base, "debian"))
+
+
+def _rootless_case(name: str, rootless_user, base) -> None:
     tmp, work = rootless_user.private_dir("rbt-rlv-"), rootless_user.private_dir("rbt-rlv-work-")
     try:
         proc = rootless_user.run_python(
             f"import json, tempfile\ntempfile.tempdir = {tmp!r}\n"
             "from tests.buildkit.vary_cases import build_case, judge_case\n"
-            f"built = build_case({name!r}, {rootless_user.base.build_context!r}, {work!r})\n"
+            f"built = build_case({name!r}, {base.build_context!r}, {work!r})\n"
             f"print(json.dumps({{'built': built, 'case': judge_case({name!r}, built)}}))", timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -38,6 +38,10 @@ def test_a_default_check_never_calls_a_static_clock_stamp_reproducible(isolated,
         doc = json.loads(r.stdout)
         assert [(f["path"], f["field"]) for f in doc["findings"]] == [("built-at", "content")]
         assert doc["build"]["variations"]["set"] == "default"
+        assert "provoked_by" not in doc["findings"][0]  # no experiment ran: no attribution claimed
+        assert ("repro: the varied build differs; --bisect names the variation behind each finding (8 more builds: "
+                "two unvaried references and one with each of stagger, build_path, context_mtimes, kernel, memory, "
+                "num_cpus alone)\n") in r.stderr
 
 
 def test_the_report_says_which_set_and_what_each_build_got(isolated, base_image):
