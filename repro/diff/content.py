@@ -157,6 +157,12 @@ class ContentStore:
                     self._drop(0, key)
                     self._drop(1, key)
 
+    def room(self) -> int:
+        """Bytes of the memory budget still free: what a reader may hold on the way here
+        (lockstep's capture of one layer pair), so one budget bounds everything held."""
+        with self._lock:
+            return max(0, self._budget - self._used)
+
     def new_spool_file(self) -> BinaryIO:
         with self._lock:
             if self._spool is None:
@@ -231,6 +237,9 @@ class LayerCapture:
     def keeps_files(self) -> bool:
         """Every file a finding may name is wanted (--report-dir), not just differing content."""
         return self.store.keep_files
+
+    def room(self) -> int:
+        return self.store.room()
 
     def key(self, path: str, occurrence: int) -> ContentKey:
         return ContentKey(self.platform, self.index, path, occurrence if self.index is not None else 0)

@@ -385,7 +385,7 @@ def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, options: DiffO
     `capture`, which keeps it until the other side shows it the same."""
     if not capture.keeps_files:
         pair = index_pair(lambda: ia.open_layer(la), lambda: ib.open_layer(lb), capture_limit=options.capture_limit,
-                          max_entries=options.max_entries, budget=options.capture_budget,
+                          max_entries=options.max_entries, budget=capture.room(),
                           on_entries=options.on_entries)
         for (path, n), data in pair.contents.items():
             for side, (entries, i) in enumerate(zip((pair.entries_a, pair.entries_b), pair.positions[(path, n)])):
