@@ -65,6 +65,14 @@ def check_output_file(path: str, option: str) -> None:
     directory, in a directory that exists and takes new files."""
     if os.path.isdir(path):
         raise InputError(f"{option} {path}: is a directory")
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        special = False
+    if special:  # a device or a pipe (-o /dev/null, /dev/stdout) is written into, not replaced
+        if not os.access(path, os.W_OK):
+            raise InputError(f"{option} {path}: not writable")
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(f"{option} {path}: directory {directory} does not exist")

@@ -89,3 +89,19 @@ def test_an_output_that_is_a_pipe_or_device_is_written_into_not_replaced(capsys,
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert b'"verdict": "reproducible"' in got[0]
     assert sorted(os.listdir(tmp_path)) == ["a.tar", "report.fifo"]  # no temp file beside it
+
+
+def test_a_pipe_named_where_no_file_can_be_made_is_still_an_output(capsys, tmp_path):
+    # the fail-fast check (atomic.check_output_file) must not ask a device or a pipe's
+    # directory for room: /proc/self/fd takes no new file, not even from root
+    write_image(base_spec(), tmp_path / "a.tar")
+    r, w = os.pipe()
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["diff", str(tmp_path / "a.tar"), str(tmp_path / "a.tar"), "--format", "json", "-q",
+                  "-o", f"/proc/self/fd/{w}"])
+        assert e.value.code == 0, capsys.readouterr().err
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert b'"verdict": "reproducible"' in f.read()
