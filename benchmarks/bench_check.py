@@ -1,24 +1,34 @@
 #!/usr/bin/env python3
-"""Time `repro check` (two builds in parallel + diff) next to one plain `repro build`.
+"""Time `repro check` (two builds in parallel + diff) next to one plain `repro build`: with
+the default variations (the target: at most 1.3x one build), without any (`--no-vary`),
+and what `--bisect` costs.
 
-    python benchmarks/bench_check.py [--payload-mb 50] [--runs 3] [--out DIR] [--context DIR]
+    python benchmarks/bench_check.py [--payload-mb 50] [--runs 3] [--out DIR] [--context DIR] [--no-bisect]
 
 Needs BuildKit (scripts/install-buildkit.sh, or `repro doctor` says ok) and runs as root
 (ephemeral rootful daemons) or with rootless prerequisites. The default context is made
 here, under OUT/check-context-<size>mb/: `FROM base` (the offline busybox base from
 testdata/make_base.py), a COPY of PAYLOAD MB of generated files (text and random bytes,
 the same generator as bench_diff.py), RUN steps that checksum and tar+gzip the payload,
-and one step that writes random bytes, so the two builds of `repro check` differ in
-exactly one layer and its diff has to open that layer.
+and one step that writes random bytes, so the two builds of `repro check` differ in that
+layer; with the default variations also in the COPY layer, whose files the varied build's
+context copy gives mtimes older than SOURCE_DATE_EPOCH (cause mtime-older-than-epoch: a
+checkout's old files pass through COPY), so its diff opens both layers.
 
 In one run, round after round (median of --runs):
-  build   `repro build CTX -o OUT.tar`                         one build, fresh daemon
-  check   `repro check CTX --keep DIR --format json -o FILE`   two builds on two fresh
-                                                               daemons in parallel, then diff
-  diff    `repro diff DIR/build-1.tar DIR/build-2.tar`         the diff share of check
+  build    `repro build CTX -o OUT.tar`                         one build, fresh daemon
+  check    `repro check CTX --keep DIR --format json -o FILE`   two builds on two fresh daemons
+                                                                in parallel (the second with the
+                                                                default variations), then diff
+  plain    `repro check ... --no-vary`                          the same without variations
+  diff     `repro diff DIR/build-1.tar DIR/build-2.tar`         the diff share of check
+  bisect   `repro check ... --bisect`                           check, then the attribution builds
+                                                                (the report's build.bisect says how
+                                                                many and how long); --no-bisect skips it
 and prints wall time, ratio to one build, CPU and peak RSS (ru_maxrss from os.wait4: the
 largest single process among repro and the daemons it reaped), plus the build durations
-that `check` reports. Writes OUT/bench_check.json.
+that `check` reports. Writes OUT/bench_check.json. While others use the machine, compare
+CPU seconds (and the `others` column), not wall seconds.
 """
 from __future__ import annotations
 
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repro", default="repro", help="command that runs repro")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS")
     ap.add_argument("--retries", type=int, default=0)
+    ap.add_argument("--no-bisect", action="store_true", help="skip the `check --bisect` rows")
     args = ap.parse_args(argv)
 
     out = args.out.resolve()
@@ -113,13 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_check  {info['date']}  {info['cpu']}  {info['cores']} cores  "
           f"repro {info['repro_commit']}\ncontext: {ctx}\n", flush=True)
 
-    builds: list[Run] = []
-    checks: list[Run] = []
-    diffs: list[Run] = []
-    check_reports: list[dict] = []
+    kinds = ["build", "check", "plain", "diff"] + ([] if args.no_bisect else ["bisect"])
+    runs: dict[str, list[Run]] = {k: [] for k in kinds}
+    reports: dict[str, list[dict]] = {"check": [], "bisect": []}
     for i in range(args.runs):
         busy = wait_idle(args.wait_idle)
-        print(f"round {i + 1}/{args.runs} (others' CPU use {busy:.0%}): build, check, diff ...",
+        print(f"round {i + 1}/{args.runs} (others' CPU use {busy:.0%}): {', '.join(kinds)} ...",
               file=sys.stderr, flush=True)
         q = (args.retries, args.wait_idle)
         image = work / f"build-{i}.tar"
@@ -127,55 +137,72 @@ def main(argv: list[str] | None = None) -> int:
                                                  work, f"build-{i}"), *q)
         if b.rc != 0:
             raise SystemExit(f"repro build failed (exit {b.rc}): {_tail(b)}")
-        builds.append(b)
-        keep, report = work / f"keep-{i}", work / f"check-{i}.json"
+        runs["build"].append(b)
+        image.unlink(missing_ok=True)
+        for kind, extra in (("check", []), ("plain", ["--no-vary"]), ("bisect", ["--bisect"])):
+            if kind not in kinds:
+                continue
+            keep, report = work / f"keep-{kind}-{i}", work / f"{kind}-{i}.json"
 
-        def check() -> Run:
-            shutil.rmtree(keep, ignore_errors=True)
-            return run_measured(repro + ["check", str(ctx), "--keep", str(keep), "--format", "json",
-                                         "-o", str(report)] + common, work, f"check-{i}")
-        c = measure_quietly(check, *q)
-        if c.rc not in (0, 1):
-            raise SystemExit(f"repro check failed (exit {c.rc}): {_tail(c)}")
-        checks.append(c)
-        check_reports.append(json.loads(report.read_text()))
+            def check(keep: Path = keep, report: Path = report, extra: list = extra, kind: str = kind) -> Run:
+                shutil.rmtree(keep, ignore_errors=True)
+                return run_measured(repro + ["check", str(ctx), "--keep", str(keep), "--format", "json",
+                                             "-o", str(report)] + extra + common, work, f"{kind}-{i}")
+            c = measure_quietly(check, *q)
+            if c.rc not in (0, 1):
+                raise SystemExit(f"repro check {' '.join(extra)} failed (exit {c.rc}): {_tail(c)}")
+            runs[kind].append(c)
+            if kind in reports:
+                reports[kind].append(json.loads(report.read_text()))
+        keep = work / f"keep-check-{i}"
         d = measure_quietly(lambda: run_measured(
             repro + ["diff", str(keep / "build-1.tar"), str(keep / "build-2.tar"), "--format", "json",
                      "-o", str(work / f"diff-{i}.json")], work, f"diff-{i}"), *q)
-        diffs.append(d)
-        image.unlink(missing_ok=True)
+        runs["diff"].append(d)
 
-    mb, mc, md = _median_run(builds), _median_run(checks), _median_run(diffs)
-    rep = check_reports[checks.index(mc)]
-    durations = [bd.get("duration") for bd in (rep.get("build") or {}).get("builds", [])]
+    med = {k: _median_run(v) for k, v in runs.items()}
+    mb = med["build"]
+    rep = reports["check"][runs["check"].index(med["check"])]
+    build = rep.get("build") or {}
+    durations = [bd.get("duration") for bd in build.get("builds", [])]
     found = rep.get("summary", {})
-    rows = [
-        ("repro build (1 build)", mb, ""),
-        ("repro check (2 builds in parallel + diff)", mc,
-         f"verdict {rep.get('verdict')}, {found.get('findings')} findings {found.get('by_kind')}; "
-         f"build durations {durations} s"),
-        ("  repro diff of check's two images", md, ""),
-    ]
-    head = f"{'':<44} {'wall s':>8} {'x build':>8} {'CPU s':>7} {'RSS MB':>7} {'exit':>4} {'others':>6}"
+    varied = (build.get("builds") or [{}])[-1]
+    notes = {
+        "build": "",
+        "check": (f"verdict {rep.get('verdict')}, {found.get('findings')} findings {found.get('by_kind')}; "
+                  f"build durations {durations} s; variations "
+                  f"{[a['name'] for a in varied.get('variations', []) if a.get('applied')]}"),
+        "plain": "the same builds, no variation",
+        "diff": "",
+    }
+    names = {"build": "repro build (1 build)", "check": "repro check (default variations)",
+             "plain": "repro check --no-vary", "diff": "  repro diff of check's two images",
+             "bisect": "repro check --bisect"}
+    if "bisect" in med:
+        brep = reports["bisect"][runs["bisect"].index(med["bisect"])]
+        bis = (brep.get("build") or {}).get("bisect") or {}
+        notes["bisect"] = (f"{bis.get('builds')} extra builds in {bis.get('seconds')} s; "
+                           f"attributed: {sorted({tuple(f.get('provoked_by') or ()) for f in brep['findings']})}")
+    head = f"{'':<44} {'wall s':>8} {'x build':>8} {'CPU s':>7} {'x CPU':>6} {'RSS MB':>7} {'exit':>4} {'others':>6}"
     print(head)
     print("-" * len(head))
-    for name, r, note in rows:
-        print(f"{name:<44} {r.wall:>8.2f} {r.wall / mb.wall:>8.2f} {r.cpu:>7.1f} {r.maxrss_mb:>7.0f} "
-              f"{r.rc:>4} {_fmt(max(x.others for x in (builds if r is mb else checks if r is mc else diffs)), '.0%'):>6}")
-        if note:
-            print(f"{'':<44}   {note}")
+    for kind in kinds:
+        r = med[kind]
+        print(f"{names[kind]:<44} {r.wall:>8.2f} {r.wall / mb.wall:>8.2f} {r.cpu:>7.1f} {r.cpu / mb.cpu:>6.2f} "
+              f"{r.maxrss_mb:>7.0f} {r.rc:>4} {_fmt(max(x.others for x in runs[kind]), '.0%'):>6}")
+        if notes.get(kind):
+            print(f"{'':<44}   {notes[kind]}")
     print("\n(wall/CPU = median run; CPU and RSS include the buildkitd daemons repro started "
           "and reaped; others = share of the cores used by other processes during a run)")
     result = {
         "machine": info, "context": str(ctx), "payload_mb": None if args.context else args.payload_mb,
         "runs": args.runs,
-        "rows": [{"what": name, "wall_s": r.wall, "ratio_to_build": r.wall / mb.wall, "cpu_s": r.cpu,
-                  "peak_rss_mb": r.maxrss_mb, "exit": r.rc, "note": note} for name, r, note in rows],
-        "walls_s": {"build": [r.wall for r in builds], "check": [r.wall for r in checks],
-                    "diff": [r.wall for r in diffs]},
-        "others_cpu_share": {"build": [round(r.others, 3) for r in builds],
-                             "check": [round(r.others, 3) for r in checks],
-                             "diff": [round(r.others, 3) for r in diffs]},
+        "rows": [{"what": names[k], "wall_s": med[k].wall, "ratio_to_build": med[k].wall / mb.wall,
+                  "cpu_s": med[k].cpu, "cpu_ratio_to_build": med[k].cpu / mb.cpu, "peak_rss_mb": med[k].maxrss_mb,
+                  "exit": med[k].rc, "note": notes.get(k, "")} for k in kinds],
+        "walls_s": {k: [r.wall for r in v] for k, v in runs.items()},
+        "cpu_s": {k: [r.cpu for r in v] for k, v in runs.items()},
+        "others_cpu_share": {k: [round(r.others, 3) for r in v] for k, v in runs.items()},
         "check_build_durations_s": durations,
     }
     (out / "bench_check.json").write_text(json.dumps(result, indent=2) + "\n")

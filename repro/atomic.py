@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from typing import BinaryIO, Iterator
 
@@ -64,6 +65,14 @@ def check_output_file(path: str, option: str) -> None:
     directory, in a directory that exists and takes new files."""
     if os.path.isdir(path):
         raise InputError(f"{option} {path}: is a directory")
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        special = False
+    if special:  # a device or a pipe (-o /dev/null, /dev/stdout) is written into, not replaced
+        if not os.access(path, os.W_OK):
+            raise InputError(f"{option} {path}: not writable")
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(f"{option} {path}: directory {directory} does not exist")
@@ -107,7 +116,17 @@ def make_output_dir(path: str, option: str) -> None:
 @contextlib.contextmanager
 def atomic_open(path: str) -> Iterator[BinaryIO]:
     """Open a temp file in `path`'s directory; on success it replaces `path`, on any
-    error (including KeyboardInterrupt) it is removed and `path` is untouched."""
+    error (including KeyboardInterrupt) it is removed and `path` is untouched. A device or
+    a pipe (`-o /dev/null`, `/dev/stdout`, a FIFO) is written into, never replaced: renaming
+    over /dev/null would make it a regular file for every program on the machine."""
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
+    except OSError:
+        special = False  # not there yet (or unreadable: the usual way says why)
+    if special:
+        with open(path, "wb") as f:
+            yield f
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(f"cannot write {path}: directory {directory} does not exist")

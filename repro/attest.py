@@ -57,7 +57,9 @@ def statement(doc: Mapping[str, Any], *, now: _dt.datetime | None = None) -> dic
                             "semantic_rules": ",".join(r["name"] for r in pol.get("semantic_rules", [])),
                             # the repro.toml the policy came from (its hash is covered by the digest too)
                             **({"config": f"{pol['config']['file']}@sha256:{pol['config']['sha256']}"}
-                               if pol.get("config") else {})},
+                               if pol.get("config") else {}),
+                            # how the builds were varied: what a passing verdict has withstood
+                            **_variations(build)},
         },
         "inputAttestations": [{"uri": i["ref"], "digest": _sha(i["digest"]),
                                "annotations": {"kind": i["kind"], "side": s}}
@@ -69,6 +71,23 @@ def statement(doc: Mapping[str, Any], *, now: _dt.datetime | None = None) -> dic
         "slsaVersion": "1.0",
     }
     return {"_type": STATEMENT_TYPE, "subject": subjects, "predicateType": VSA_TYPE, "predicate": predicate}
+
+
+def _variations(build: Mapping[str, Any]) -> dict[str, str]:
+    """The policy annotations of `check`'s variations (docs/variations.md): the set, and per
+    varied build what was applied and what was not."""
+    var = build.get("variations")
+    if not isinstance(var, Mapping):
+        return {}
+    out = {"variations": f"{var.get('set')}:{','.join(var.get('names') or [])}"}
+    applied: list[str] = []
+    missing: list[str] = []
+    for b in build.get("builds") or []:
+        for a in b.get("variations") or []:
+            (applied if a.get("applied") else missing).append(a["name"])
+    out["variations_applied"] = ",".join(dict.fromkeys(applied))
+    out["variations_not_applied"] = ",".join(n for n in dict.fromkeys(missing) if n not in applied)
+    return out
 
 
 def render_statement(doc: Mapping[str, Any]) -> str:

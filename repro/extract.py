@@ -1,5 +1,8 @@
 """`--report-dir DIR`: both sides of every differing file, ready for `diff -r` or diffoscope.
 
+The files come from what the diff captured while it read each layer (repro.diff.Contents):
+no image is read here.
+
     DIR/report.json         the JSON report
     DIR/a/PATH, DIR/b/PATH  regular files' content as stored in each image
                             (with several platforms: DIR/a/OS_ARCH[_VARIANT]/PATH)
@@ -18,21 +21,19 @@ full) is an error naming --report-dir, never blamed on the image.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
-import sys
+import signal
 import tempfile
-from collections import defaultdict
-from typing import Any, Callable, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
-from repro.diff.engine import DiffResult
-from repro.diff.finding import Finding
-from repro.atomic import publish_mode
+from repro.atomic import check_output_dir, publish_mode
+from repro.diff import ContentKey, Contents, DiffResult, Finding
+from repro.diff.content import Held
 from repro.errors import InputError
-from repro.oci.layer_index import iter_entries
-from repro.oci.model import Image, LayerRef
 
 
 NAME_MAX = 255  # bytes in one path component (ext4, xfs, tmpfs, btrfs)
@@ -72,25 +73,22 @@ def _platform_dir(platform: str) -> str:
     return platform.replace("/", "_")
 
 
-def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], doc: Mapping[str, Any],
-            directory: str) -> dict[str, int]:
-    """Write report.json and both sides of every file named by a finding. Returns counts."""
+def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], contents: Contents,
+            doc: Mapping[str, Any], directory: str) -> dict[str, int]:
+    """Write report.json and both sides of every file named by a finding, from `contents`
+    (the diff's capture, with DiffOptions.keep_files). Returns counts."""
+    check_output_dir(directory, "--report-dir", empty=True, parents=False)  # the one rule (also checked up front)
     target = os.path.abspath(directory)
-    if os.path.lexists(target):
-        if not os.path.isdir(target) or os.path.islink(target):
-            raise InputError(f"--report-dir {directory}: exists and is not a directory")
-        if os.listdir(target):
-            raise InputError(f"--report-dir {directory}: directory is not empty")
     parent = os.path.dirname(target)
-    if not os.path.isdir(parent):
-        raise InputError(f"--report-dir {directory}: parent directory {parent} does not exist")
+    work: str | None = None
     try:
-        work = tempfile.mkdtemp(prefix=os.path.basename(target) + ".partial-", dir=parent)
-    except OSError as e:
-        raise InputError(f"--report-dir {directory}: cannot create: {e.strerror or e}") from None
-    try:
-        publish_mode(work)  # mkdtemp makes it 0700: the report dir gets the usual mode
-        counts = _extract_into(result, findings, work)
+        try:
+            with _signals_held():  # a signal between mkdtemp and the assignment would leave DIR.partial-XXXX
+                work = tempfile.mkdtemp(prefix=os.path.basename(target) + ".partial-", dir=parent)
+            publish_mode(work)  # mkdtemp makes it 0700: the report dir gets the usual mode
+        except OSError as e:
+            raise InputError(f"--report-dir {directory}: cannot create: {e.strerror or e}") from None
+        counts = _extract_into(result, findings, contents, work)
         with open(os.path.join(work, "report.json"), "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2, ensure_ascii=False)
             fh.write("\n")
@@ -99,83 +97,77 @@ def extract(result: DiffResult, findings: tuple[Finding, ...] | list[Finding], d
         os.rename(work, target)
         return counts
     except OSError as e:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         raise InputError(f"--report-dir {directory}: cannot write: {e.strerror or e}") from None
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         raise
 
 
-def _extract_into(result: DiffResult, findings: Any, root: str) -> dict[str, int]:
-    image_platforms = [p for p in result.platforms if p.role == "image"]
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is over (the main thread only)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (ValueError, OSError):  # not the main thread, or no such call: nothing to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _extract_into(result: DiffResult, findings: Any, contents: Contents, root: str) -> dict[str, int]:
+    image_platforms = {p.platform for p in result.platforms if p.role == "image"}
     multi = len(image_platforms) > 1
-    by_plat = {p.platform: p for p in image_platforms}
-    # (side, platform, layer index) -> {(path, occurrence)}
-    wanted: dict[tuple[int, str, int], set[tuple[str, int]]] = defaultdict(set)
+    wanted: set[tuple[int, ContentKey]] = set()
     for f in findings:
-        if f.kind != "file" or f.path is None or f.platform not in by_plat:
+        key = ContentKey.of(f)
+        if key is None or f.platform not in image_platforms:
             continue
-        occ = int(f.detail.get("occurrence", 0))
         for side, flag in ((0, f.a), (1, f.b)):
             if f.field == "presence" and not flag:
                 continue
-            layer = f.layer if f.layer is not None else f.detail.get(f"layer_{'ab'[side]}")
-            if layer is None:
-                continue
-            wanted[(side, f.platform, int(layer))].add((f.path, -1 if f.layer is None else occ))
+            wanted.add((side, key))
     written = 0
-    for (side, plat, li), paths in sorted(wanted.items()):
-        p = by_plat[plat]
-        m = p.a if side == 0 else p.b
-        image = result.a if side == 0 else result.b
-        if m is None or li >= len(m.layers):
-            continue
-        base = os.path.join(root, "ab"[side], _platform_dir(plat) if multi else "")
-        written += _write_layer_files(image, m.layers[li], paths, base)
+    # in the order the layers held them: a later write of a path replaces an earlier one
+    for side, key, held in contents.files():
+        if (side, key) in wanted:
+            base = os.path.join(root, "ab"[side], _platform_dir(key.platform) if multi else "")
+            _write_file(base, key.path, held)
+            written += 1
     return {"files": written}
 
 
-def _write_layer_files(image: Image, layer: LayerRef, paths: set[tuple[str, int]], base: str) -> int:
-    wanted_last = {p for p, occ in paths if occ == -1}
-    wanted_occ = {(p, occ) for p, occ in paths if occ != -1}
-    seen: dict[str, int] = defaultdict(int)
-    written = 0
-
-    def sink_for(path: str, size: int) -> Callable[[memoryview], None] | None:
-        nonlocal written
-        occ = seen[path]
-        seen[path] += 1
-        if (path, occ) not in wanted_occ and path not in wanted_last:
-            return None
-        try:
-            out = _open_safe(base, path)
-        except OSError as e:
-            raise _write_error(path, e) from None
-        written += 1
-
-        def write(piece: memoryview) -> None:
+def _write_file(base: str, path: str, held: Held) -> None:
+    try:
+        out = _open_safe(base, path)
+    except OSError as e:
+        raise _write_error(path, e) from None
+    with out, held.open() as src:
+        while True:
+            piece = _read(src)
+            if not piece:
+                break
             try:
                 out.write(piece)
-            except OSError as e:  # raised inside the layer reader: it must not look like a bad layer
-                raise _write_error(path, e) from None
-        sinks.append(out)
-        return write
-
-    sinks: list[Any] = []
-    try:
-        with image.open_layer(layer) as stream:
-            for _ in iter_entries(stream, content_sink=sink_for):
-                pass
-    finally:
-        problem = None
-        for s in sinks:
-            try:
-                s.close()  # flushes: a full disk can show here first
             except OSError as e:
-                problem = problem or e
-        if problem is not None and sys.exc_info()[0] is None:
-            raise _write_error("", problem)
-    return written
+                raise _write_error(path, e) from None
+        try:
+            out.flush()  # a full disk can show here first
+        except OSError as e:
+            raise _write_error("", e) from None
+
+
+def _read(src: BinaryIO) -> bytes:
+    try:
+        return src.read(1 << 20)
+    except OSError as e:
+        raise InputError(f"--report-dir: cannot read a kept file back: {e.strerror or e}") from None
 
 
 def _write_error(path: str, e: OSError) -> InputError:

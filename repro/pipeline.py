@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
-from repro.diff import DiffOptions, DiffResult, Finding, Policy
+from repro.diff import Contents, DiffOptions, DiffResult, Finding, Policy
 from repro.errors import InputError, ReproError
 from repro.oci import Limits, RegistryOptions
 from repro.oci.model import Image, Platform
@@ -64,7 +64,9 @@ class CheckOptions:
     addrs: tuple[str, ...] = ()  # buildkitd addresses, one build each, round robin
     tls: ClientTLS | None = None  # for tcp:// daemons with TLS (--tlscacert, ...)
     builders: tuple[str, ...] = ()  # buildctl | buildx | buildx:NAME, round robin
-    vary: bool = False  # perturb the second and later builds
+    vary: Any = None  # the variations of builds 2..N: a repro.buildkit.variations.Selection, or what
+                      # select() reads ("all", "time,umask", False); None: the realistic default
+    bisect: bool = False  # when builds differ, attribute each finding to the variation that provokes it
     against: str | None = None  # also compare every build with this image
     keep: str | None = None  # keep the built tarballs in this directory
     progress: str = "auto"  # BuildKit's progress output (auto | plain | tty | quiet)
@@ -73,11 +75,30 @@ class CheckOptions:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two images compared and explained."""
+    """Two images compared and explained, and the content of the files that differ as the
+    diff captured it (no image is read after the diff). Close it (or use it as a context
+    manager) to let go of that content."""
 
     result: DiffResult
     findings: tuple[Finding, ...]  # result.findings, explained
     report: Report  # the report document of this comparison
+    contents: Contents = field(repr=False, compare=False)
+
+    def extract(self, directory: str) -> None:
+        """--report-dir: both sides of every file a finding names, with report.json (needs
+        `keep_files` at compare time)."""
+        from repro.extract import extract
+
+        extract(self.result, self.findings, self.contents, self.report, directory)
+
+    def close(self) -> None:
+        self.contents.close()
+
+    def __enter__(self) -> Comparison:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
@@ -98,13 +119,19 @@ def open_images(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions
 def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
             source_date_epoch: int | None = None, builder_versions: tuple[str | None, str | None] | None = None,
             build_started: tuple[float | None, float | None] | None = None,
-            build: Report | None = None, progress: Progress | None = None) -> Comparison:
-    """Diff two opened images, explain the findings and build the report document.
-    `source_date_epoch`: the build's, if known (explains mtimes and embedded times);
-    `builder_versions`: the BuildKit versions that built A and B, if known (cause
-    builder-version); `build_started`: when `check` started each build (time anchors for
-    dates found in files); `build`: the report's `build` object, for `check`."""
-    from repro.diff import content_lookup, diff_images
+            build: Report | None = None, progress: Progress | None = None,
+            provoked_by: Callable[[Finding], tuple[str, ...] | None] | None = None,
+            keep_files: bool | None = None) -> Comparison:
+    """open → diff (each layer read once, the content of what differs captured on the
+    way) → fetch that content → explain → report document. `source_date_epoch`: the
+    build's, if known (explains mtimes and embedded times); `builder_versions`: the
+    BuildKit versions that built A and B, if known (cause builder-version);
+    `build_started`: when `check` started each build (time anchors for dates found in
+    files); `build`: the report's `build` object, for `check`; `provoked_by`: check
+    --bisect's attribution of a finding (set before explaining: the experiment settles the
+    cause); `keep_files`: keep every file a finding names for Comparison.extract
+    (default: when options.report_dir is set)."""
+    from repro.diff import diff_images, fetch_contents
     from repro.explain import ExplainContext, explain
     from repro.report.document import build_report
 
@@ -116,36 +143,42 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
     if progress is not None and progress.enabled:
         hooks = {"on_layer": lambda what: progress.status(f"comparing {what}"),
                  "on_entries": lambda entries, nbytes: progress.count(entries, nbytes)}
-    result = diff_images(a, b, DiffOptions(platform=plat, policy=options.policy,
+    keep = bool(options.report_dir) if keep_files is None else keep_files
+    result = diff_images(a, b, DiffOptions(platform=plat, policy=options.policy, keep_files=keep,
                                            max_entries=options.limits.max_entries_per_layer,
                                            verify_unread=not options.trust_equal_digests, **hooks))
-    lookup = content_lookup(result)
     context = ExplainContext.for_images(
         a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
         build_started=build_started, refs=(a.ref, b.ref),
         report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
-    findings = explain(list(result.findings), contents=lookup, context=context)
-    if options.diffoscope:
-        from repro.explain.diffoscope import drill_down
+    raw = list(result.findings)
+    if provoked_by is not None:
+        raw = [f.with_(provoked_by=provoked_by(f)) for f in raw]
+    contents = fetch_contents(result)  # from here on, nothing reads an image
+    try:
+        findings = explain(raw, contents=contents.pair, context=context)
+        if options.diffoscope:
+            from repro.explain.diffoscope import drill_down
 
-        findings = drill_down(findings, lookup)
-    explained = tuple(findings)
-    doc = build_report(result, build=build, findings=explained, trust_equal_digests=options.trust_equal_digests)
-    return Comparison(result, explained, doc)
+            findings = drill_down(findings, contents.pair)
+        explained = tuple(findings)
+        doc = build_report(result, build=build, findings=explained, trust_equal_digests=options.trust_equal_digests)
+    except BaseException:
+        contents.close()
+        raise
+    return Comparison(result, explained, doc, contents)
 
 
 def diff(ref_a: str, ref_b: str, options: CompareOptions = CompareOptions(), *,
          progress: Progress | None = None) -> Report:
     """`repro diff`: the report of two existing images (with options.report_dir, the
     differing files extracted there too)."""
-    if options.report_dir:
-        from repro.atomic import check_output_dir
-
-        check_output_dir(options.report_dir, "--report-dir", empty=True, parents=False)
+    _check_report_dir(options)
     with open_images(ref_a, ref_b, options) as (a, b):
         compared = compare(a, b, options, progress=progress)
+    with compared:  # the images are closed: --report-dir gets what the diff captured
         if options.report_dir:
-            _extract(compared, options.report_dir)
+            compared.extract(options.report_dir)
     return compared.report
 
 
@@ -241,8 +274,7 @@ def preflight(options: CheckOptions, compare_options: CompareOptions) -> None:
 
     if options.keep:
         check_output_dir(options.keep, "--keep")
-    if compare_options.report_dir:
-        check_output_dir(compare_options.report_dir, "--report-dir", empty=True, parents=False)
+    _check_report_dir(compare_options)
     if options.against:
         from repro.oci import open_image
 
@@ -261,17 +293,19 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
     """Build `spec` into out_dir, compare, follow COPY --from findings into their stages;
     the report of the comparison the report shows."""
     from repro.buildkit import BuildSession
+    from repro.buildkit.variations import select
     from repro.report.document import build_document, comparison_entry, name_inputs
 
     _warn_frontend(spec, listener)
     sink = build_log() if build_log is not None else None
-    with BuildSession(spec, options.builds, out_dir, addrs=options.addrs, vary=options.vary, progress=options.progress,
+    with BuildSession(spec, options.builds, out_dir, addrs=options.addrs, vary=select(options.vary),
+                      progress=options.progress,
                       tools=tools, builders=options.builders, stderr=sink, keep_daemons=True,
                       tls=options.tls) as session:
         results = session.run(on_done=(lambda i, r: sink.build_done(f"build {i + 1}")) if sink else None)
         if progress is not None:
             progress.clear()
-        build_doc = build_document(results, options.epoch_source)
+        build_doc = build_document(results, options.epoch_source, session.selection)
         against = options.against
         # every build against IMAGE, then the builds with each other
         pairs = [(against, r.path) for r in results] if against else []
@@ -282,29 +316,45 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
         extracted: list[bool] = []
 
         def compare_pair(ref_a: str, ref_b: str, *, plat: str | None = None,
-                         extract_if: Callable[[Report], bool] | None = None) -> Report:
+                         extract_if: Callable[[Report], bool] | None = None,
+                         provoked_by: Callable[[Finding], tuple[str, ...] | None] | None = None) -> Report:
             pair_options = replace(compare_options, platform=plat, report_dir=None)  # extracted below, if chosen
             with open_images(ref_a, ref_b, pair_options) as (a, b):
                 compared = compare(a, b, pair_options, source_date_epoch=spec.source_date_epoch,
                                    builder_versions=(versions.get(ref_a), versions.get(ref_b)),
                                    build_started=(started.get(ref_a), started.get(ref_b)), build=build_doc,
-                                   progress=progress)
+                                   progress=progress, provoked_by=provoked_by,
+                                   keep_files=bool(compare_options.report_dir))
+            with compared:
                 if compare_options.report_dir and extract_if is not None and not extracted and \
                         extract_if(compared.report):
-                    _extract(compared, compare_options.report_dir, findings=compared.result.findings)
+                    compared.extract(compare_options.report_dir)
                     extracted.append(True)
             return compared.report
 
         docs = []
         for ref_a, ref_b in pairs:
-            # --report-dir gets the first comparison that differs (else the last one)
+            # --report-dir gets the first comparison that differs (else the last one); with
+            # --bisect, the comparison the report shows, once its findings are attributed
             last = (ref_a, ref_b) == pairs[-1]
             doc = compare_pair(ref_a, ref_b, plat=platform if ref_a == against else None,
-                               extract_if=lambda d, last=last: d["verdict"] != "reproducible" or last)
+                               extract_if=None if options.bisect else
+                               lambda d, last=last: d["verdict"] != "reproducible" or last)
             docs.append((ref_a, ref_b, doc))
         # one report: the first comparison that differs (else the first); with more than one
         # comparison, every comparison's verdict is listed under "comparisons"
-        chosen_a, chosen_b, chosen = next(((a, b, d) for a, b, d in docs if d["verdict"] != "reproducible"), docs[0])
+        k, (chosen_a, chosen_b, chosen) = next(((i, t) for i, t in enumerate(docs) if t[2]["verdict"] != "reproducible"),
+                                               (0, docs[0]))
+        if options.bisect:
+            chosen = _bisect(spec, options, compare_options, results, (chosen_a, chosen_b, chosen), out_dir,
+                             build_doc, compare_pair, listener, sink)
+            docs[k] = (chosen_a, chosen_b, chosen)
+        elif chosen["verdict"] != "reproducible" and chosen_a != against:
+            applied = [a.name for a in next(r for r in results if r.path == chosen_b).variations if a.applied]
+            if applied:
+                listener.note(f"the varied build differs; --bisect names the variation behind each finding "
+                              f"({len(applied) + 2} more builds: two unvaried references and one with each of "
+                              f"{', '.join(applied)} alone)")
         if chosen["verdict"] != "reproducible" and chosen_a != against:
             j = next(i for i, r in enumerate(results) if r.path == chosen_b)
             _follow_stages(chosen, spec, session, (0, j), out_dir, compare_pair, listener)
@@ -321,6 +371,43 @@ def _check_one(spec: BuildSpec, options: CheckOptions, compare_options: CompareO
             for w in warnings:
                 listener.warning(w["message"])
     return chosen
+
+
+def _bisect(spec: BuildSpec, options: CheckOptions, compare_options: CompareOptions, results: list[BuildResult],
+            chosen: tuple[str | None, str, Report], out_dir: str, build_doc: dict[str, Any],
+            compare_pair: Callable[..., Report], listener: Listener, sink: Any) -> Report:
+    """--bisect: when the control and a varied build differ, build again with one variation
+    at a time (repro.buildkit.bisect), and compare the pair again with every finding's
+    `provoked_by` set, which settles its cause. Returns the chosen pair's report (with
+    --report-dir, extracted now)."""
+    from repro.buildkit.bisect import bisect
+
+    ref_a, ref_b, doc = chosen
+    extract = (lambda d: True) if compare_options.report_dir else None
+    if doc["verdict"] == "reproducible" or ref_a == options.against:
+        if doc["verdict"] != "reproducible":
+            listener.note("--bisect: the builds agree with each other; only the --against image differs, and "
+                          "no variation explains that")
+        return compare_pair(ref_a, ref_b, extract_if=extract) if extract else doc
+    j = next(i for i, r in enumerate(results) if r.path == ref_b)
+    candidates = [a.name for a in results[j].variations if a.applied]
+    listener.note(f"--bisect: builds differ; building again with each of {len(candidates)} variation"
+                  f"{'s' if len(candidates) != 1 else ''} alone ({', '.join(candidates) or 'none'}) and two "
+                  "unvaried references")
+
+    def raw(path_a: str, path_b: str) -> list[Finding]:
+        from repro.diff import diff_images
+
+        with open_images(path_a, path_b, compare_options) as (a, b):
+            return list(diff_images(a, b, DiffOptions(policy=compare_options.policy,
+                                                      max_entries=compare_options.limits.max_entries_per_layer,
+                                                      verify_unread=not compare_options.trust_equal_digests)).findings)
+
+    att = bisect(spec, raw(results[0].path, ref_b), candidates, os.path.join(out_dir, "bisect"), raw,
+                 addrs=options.addrs, builders=options.builders, progress="quiet", stderr=sink, tls=options.tls)
+    build_doc["bisect"] = att.to_json()
+    listener.note(f"--bisect: {att.builds} extra builds in {att.seconds:.1f} s")
+    return compare_pair(ref_a, ref_b, extract_if=extract, provoked_by=att.of)
 
 
 def platform_warnings(path: str, limits: Limits) -> list[dict[str, Any]]:
@@ -406,7 +493,9 @@ def built_platform(path: str, limits: Limits) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _extract(compared: Comparison, directory: str, findings: tuple[Finding, ...] | None = None) -> None:
-    from repro.extract import extract
+def _check_report_dir(options: CompareOptions) -> None:
+    """Fail before any work when --report-dir cannot be written (extract checks it again)."""
+    if options.report_dir:
+        from repro.atomic import check_output_dir
 
-    extract(compared.result, compared.findings if findings is None else findings, compared.report, directory)
+        check_output_dir(options.report_dir, "--report-dir", empty=True, parents=False)

@@ -153,6 +153,7 @@ class RootlessUser:
     share: str      # a world-readable dir outside pytest's private temp root
     tools_dir: str  # a REPRO_TOOLS_DIR the user can read
     base: BaseImage  # a copy of the base image the user can read
+    python: str = "/usr/bin/python3"  # an interpreter of the user's with repro's dependencies (user_python)
 
     def private_dir(self, prefix: str) -> str:
         """A fresh short dir owned by the user (for outputs and as its TMPDIR)."""
@@ -160,13 +161,59 @@ class RootlessUser:
         os.chown(path, self.uid, -1)
         return path
 
+    def readable(self, image: BaseImage, name: str) -> BaseImage:
+        """A copy of `image` the user can read (in the share; once per session and name)."""
+        dst = os.path.join(self.share, name)
+        if not os.path.isdir(dst):
+            shutil.copytree(image.path, dst)
+            for dirpath, _, filenames in os.walk(dst):
+                os.chmod(dirpath, 0o755)
+                for f in filenames:
+                    os.chmod(os.path.join(dirpath, f), 0o644)
+        return BaseImage(dst, image.digest)
+
     def run_python(self, code: str, *, cwd: str = "/tmp", timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run `code` with the system python as the user, with repro importable."""
+        """Run `code` as the user with the user's own interpreter (`python`), this checkout first
+        on its path: repro as an unprivileged user who installed it runs it."""
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": pwd.getpwnam(self.name).pw_dir,
                "REPRO_TOOLS_DIR": self.tools_dir, "PYTHONPATH": ROOT, "LANG": "C.UTF-8"}
         return subprocess.run(["runuser", "-u", self.name, "--", "env", "-i",
-                               *[f"{k}={v}" for k, v in env.items()], "/usr/bin/python3", "-c", code],
+                               *[f"{k}={v}" for k, v in env.items()], self.python, "-c", code],
                               capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def user_python(user: str, home: str) -> str:
+    """A venv of the user's (in its home, cached by Python version and requirements) with
+    repro's dependencies installed from PyPI by pip, as the user: the suite's own interpreter
+    and packages may live where the user cannot read them (/root: pyenv, or setup's venv
+    in ~/.cache/repro/venv), and Debian's /usr/bin/python3 lacks zstandard and the rest.
+    Returns its python. repro itself comes from this checkout (PYTHONPATH)."""
+    import hashlib
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        requirements = tomllib.load(f)["project"]["dependencies"]
+    base = "/usr/bin/python3"
+    assert os.access(base, os.X_OK), "the rootless tests run repro as the user with Debian's /usr/bin/python3"
+    version = subprocess.run([base, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
+                             check=True).stdout
+    key = hashlib.sha256(json.dumps([version, requirements]).encode()).hexdigest()[:12]
+    venv = os.path.join(home, ".cache", "repro-tests", f"venv-{key}")
+    python = os.path.join(venv, "bin", "python")
+    if os.path.exists(os.path.join(venv, "ready")):
+        return python
+    env = ["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", f"HOME={home}", "LANG=C.UTF-8",
+           *[f"{k}={v}" for k, v in os.environ.items() if k.lower() in ("http_proxy", "https_proxy", "no_proxy",
+                                                                        "pip_index_url", "pip_trusted_host")]]
+    as_user = ["runuser", "-u", user, "--", *env]
+    shutil.rmtree(venv, ignore_errors=True)  # a half-made one from an interrupted run
+    for argv in ([base, "-m", "venv", venv],
+                 [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements]):
+        proc = subprocess.run([*as_user, *argv], capture_output=True, text=True, cwd="/tmp", timeout=900)
+        assert proc.returncode == 0, (f"making the rootless user's venv failed: {' '.join(argv)}\n"
+                                      f"{proc.stderr[-2000:]}\n(Debian: apt-get install python3-venv)")
+    subprocess.run([*as_user, "touch", os.path.join(venv, "ready")], check=True)
+    return python
 
 
 def _has_subid(path: str, user: str) -> bool:
@@ -204,6 +251,6 @@ def rootless_user(buildkit_tools: Tools, base_image: BaseImage) -> Iterator[Root
             for name in filenames:
                 os.chmod(os.path.join(dirpath, name), 0o755)
         yield RootlessUser(ROOTLESS_USER, pw.pw_uid, share, os.path.join(share, "tools"),
-                           BaseImage(base, base_image.digest))
+                           BaseImage(base, base_image.digest), user_python(ROOTLESS_USER, pw.pw_dir))
     finally:
         shutil.rmtree(share, ignore_errors=True)

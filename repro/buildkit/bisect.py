@@ -73,34 +73,25 @@ class Attribution:
 
 def bisect(spec: BuildSpec, findings: Iterable[Any], candidates: Iterable[str], out_dir: str, compare: Compare, *,
            addrs: tuple[str, ...] = (), builders: tuple[str, ...] = (), progress: str = "quiet",
-           stderr: IO[str] | None = None) -> Attribution:
+           stderr: IO[str] | None = None, tls: Any = None) -> Attribution:
     """Attribute `findings` (of the check's control against its varied build) to the
     `candidates` (the variations that build applied) by further builds into `out_dir`."""
     started = time.monotonic()
     keys = list(dict.fromkeys(finding_key(f) for f in findings))
     names = tuple(dict.fromkeys(candidates))
-    plans: list[BuildVariations | None] = [None, None, *(BuildVariations((v,), 1) for v in names)]
-    labels = ["reference", "reference-2", *names]
-    results = _round(spec, plans, labels, os.path.join(out_dir, "round-1"), addrs, builders, progress, stderr)
+    where = {"addrs": addrs, "builders": builders, "progress": progress, "stderr": stderr, "tls": tls}
+    results = first_round(spec, names, out_dir, **where)
     ref = results[0].path
     noise = {finding_key(f) for f in compare(ref, results[1].path)}
     found = {name: {finding_key(f) for f in compare(ref, r.path)} for name, r in zip(names, results[2:])}
     experiments = [Experiment((), results[1].path, len(noise), len(noise & set(keys)))]
     experiments += [Experiment((n,), r.path, len(found[n]), len(found[n] & set(keys)))
                     for n, r in zip(names, results[2:])]
-    provoked: dict[Hashable, tuple[str, ...]] = {}
-    open_keys = []
-    for k in keys:
-        if k in noise:
-            provoked[k] = ()
-        elif any(k in found[n] for n in names):
-            provoked[k] = tuple(n for n in names if k in found[n])
-        else:
-            open_keys.append(k)
+    provoked, open_keys = attribute(keys, noise, found)
     combined: list[Hashable] = []
     if open_keys and len(names) > 1:  # only together, or not at all?
-        more = _round(spec, [None, BuildVariations(names, 1)], ["reference", "all"],
-                      os.path.join(out_dir, "round-2"), addrs, builders, progress, stderr)
+        more = _round(spec, [None, BuildVariations(names, 1)], ["reference", "all"], os.path.join(out_dir, "round-2"),
+                      **where)
         together = {finding_key(f) for f in compare(more[0].path, more[1].path)}
         experiments.append(Experiment(names, more[1].path, len(together), len(together & set(open_keys))))
         results += more
@@ -111,11 +102,37 @@ def bisect(spec: BuildSpec, findings: Iterable[Any], candidates: Iterable[str], 
                        tuple(combined), tuple(k for k in open_keys if k not in combined), results)
 
 
-def _round(spec: BuildSpec, plans: list[BuildVariations | None], labels: list[str], out_dir: str,
-           addrs: tuple[str, ...], builders: tuple[str, ...], progress: str,
-           stderr: IO[str] | None) -> list[BuildResult]:
+def first_round(spec: BuildSpec, names: tuple[str, ...], out_dir: str, **where: Any) -> list[BuildResult]:
+    """The first round's builds, started together: reference, reference-2, then one build
+    per variation in `names` (with that variation only). `where`: addrs, builders,
+    progress, stderr, tls (as for BuildSession)."""
+    plans: list[BuildVariations | None] = [None, None, *(BuildVariations((v,), 1) for v in names)]
+    labels = ["reference", "reference-2", *names]
+    return _round(spec, plans, labels, os.path.join(out_dir, "round-1"), **where)
+
+
+def attribute(keys: list[Hashable], noise: set[Hashable],
+              found: dict[str, set[Hashable]]) -> tuple[dict[Hashable, tuple[str, ...]], list[Hashable]]:
+    """The first round's verdict: a key the two references already differ in differs with no
+    variation (`()`); else it is provoked by every variation whose build reproduced it.
+    Returns those, and the keys no build reproduced (in the order given)."""
+    provoked: dict[Hashable, tuple[str, ...]] = {}
+    open_keys = []
+    for k in keys:
+        if k in noise:
+            provoked[k] = ()
+        elif any(k in found[n] for n in found):
+            provoked[k] = tuple(n for n in found if k in found[n])
+        else:
+            open_keys.append(k)
+    return provoked, open_keys
+
+
+def _round(spec: BuildSpec, plans: list[BuildVariations | None], labels: list[str], out_dir: str, *,
+           addrs: tuple[str, ...] = (), builders: tuple[str, ...] = (), progress: str = "quiet",
+           stderr: IO[str] | None = None, tls: Any = None) -> list[BuildResult]:
     """Build once per plan, all starting together, into out_dir/<label>.tar."""
     with BuildSession(spec, len(plans), out_dir, addrs=addrs, builders=builders, plans=plans,
                       names=[f"bisect-{label}" for label in labels], progress=progress, stderr=stderr,
-                      lockstep=True) as session:
+                      lockstep=True, tls=tls) as session:
         return session.run()

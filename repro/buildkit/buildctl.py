@@ -23,7 +23,10 @@ from repro.buildkit.tools import Tools
 from repro.errors import BuildError, InputError
 
 # a broken connection to the daemon: it may have died
-_TRANSPORT_ERRORS = ("code = Unavailable", "error reading from server", "connection refused", "broken pipe")
+# what buildctl says when the daemon's connection breaks (grpc's wording varies with the moment:
+# "rpc error: code = Unavailable ...", "Unavailable: connection error: ... connection reset by peer")
+_TRANSPORT_ERRORS = ("code = Unavailable", "Unavailable: connection error", "error reading from server",
+                     "connection refused", "connection reset by peer", "broken pipe")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import Hashable
 
-from repro import BUILDKIT_VERSION
 from repro.buildkit.backend import BuilderInfo, Invocation, RunSteps, Workspace, output_option
 from repro.buildkit.runner import ClientRun
 from repro.buildkit.spec import BuildSpec, ContextArgs, Push, split_oci_layout_ref
@@ -261,15 +260,6 @@ class BuildxBackend:
         return err
 
 
-def version_warning(builder: BuildxBuilder) -> str | None:
-    """A note when the builder's BuildKit is not the one repro pins (digests depend on it)."""
-    if builder.buildkit_version and builder.buildkit_version != BUILDKIT_VERSION:
-        return (f"buildx builder {builder.name} runs BuildKit {builder.buildkit_version}, not {BUILDKIT_VERSION}: "
-                f"layer digests may differ from builds on {BUILDKIT_VERSION} (cause builder-version); pin it with "
-                f"`docker buildx create --driver-opt image=moby/buildkit:{BUILDKIT_VERSION}`")
-    return None
-
-
 # A builder for tests and scripts: the remote driver on a daemon repro started ------------
 
 @contextlib.contextmanager
@@ -316,4 +306,4 @@ def _plugin_path(bx: Buildx) -> str | None:
 
 
 __all__ = ["BUILDX_VERSION", "Buildx", "BuildxBackend", "BuildxBuilder", "DOCKER_DRIVER_HINT", "buildx_argv",
-           "find_buildx", "parse_builder", "remote_builder", "resolve_builder", "version_warning"]
+           "find_buildx", "parse_builder", "remote_builder", "resolve_builder"]

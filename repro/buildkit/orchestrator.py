@@ -335,13 +335,21 @@ class BuildSession:
             return None
         if any(b is not None and b.run_steps().dir is None for b in self._backends):
             return None  # a builder repro did not start: its steps cannot be marked
+        # only builds that run at the same time can keep in step: the first of each serial group
+        firsts = sorted({min(i for i in range(self.n) if self._serial_key(i) == key)
+                         for key in {self._serial_key(i) for i in range(self.n)}})
+        if len(firsts) < 2 or firsts[0] != 0:
+            return None
         sync_dir = tempfile.mkdtemp(prefix="repro-sync-")
         os.chmod(sync_dir, 0o755)  # RUN steps of any user read the release files through the shim
-        names = [f"b{i}" for i in range(self.n)]
+        ready = os.path.join(sync_dir, "ready")  # where each shim says it runs (_runc_wrapper.READY)
+        os.mkdir(ready)
+        os.chmod(ready, 0o777)  # written by any step's user; no sticky bit: repro removes what they wrote
+        names = {i: f"b{i}" for i in firsts}
         busybox = Host.probe().static_busybox
-        for i in range(self.n):
+        for i in firsts:
             if lockstep:
-                self._sync[i] = {"dir": sync_dir, "me": names[i], "wait_for": names[:i] + names[i + 1:],
+                self._sync[i] = {"dir": sync_dir, "me": names[i], "wait_for": [names[j] for j in firsts if j != i],
                                  "gap": gaps[i], "align": True, "busybox": busybox}
             else:
                 self._sync[i] = {"dir": sync_dir, "me": names[i], "wait_for": [names[0]] if gaps[i] else [],

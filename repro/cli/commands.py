@@ -186,9 +186,16 @@ def _push_target(ref: str, registry: Any) -> Any:
               help="Build i runs on the i-th builder, round robin (repeatable; default buildctl): buildctl, or "
                    "`docker buildx build` on the current or the named buildx builder. Builds sharing a buildx "
                    "builder run one after the other.")
-@click.option("--vary", is_flag=True,
-              help="Perturb the second and later builds: context at another path, file mtimes on both sides "
-                   "of SOURCE_DATE_EPOCH, a pause before the build.")
+@click.option("--vary", "vary", default=None, is_flag=False, flag_value="default", metavar="LIST",
+              help="What the builds after the first vary (docs/variations.md). Default: the realistic set (clock, "
+                   "CPU count, kernel, memory, checkout path and mtimes). `all` adds what BuildKit itself fixes "
+                   "(time zone, locale, umask, host name, environment, PATH); or a list as reprotest reads it: "
+                   "`time,umask`, `-time`, `all,-umask`.")
+@click.option("--no-vary", "no_vary", is_flag=True,
+              help="Do not vary the builds: they start together and see the same machine.")
+@click.option("--bisect", "bisect", is_flag=True,
+              help="When the builds differ, build again with one variation at a time and name the variation "
+                   "that provokes each finding (or none: it differs anyway). Costs 2 + one build per variation.")
 @click.option("--against", default=None, metavar="IMAGE",
               help="Also compare every build with this existing image (e.g. a published release, "
                    "docker://HOST/REPO:TAG).")
@@ -274,9 +281,20 @@ def _check_options(context: str, opts: dict[str, Any]) -> tuple[CheckOptions, Co
     """check's options, repro.toml applied (the build options stay in `opts`)."""
     from repro.pipeline import CheckOptions
 
-    wanted = {k: opts.pop(k) for k in ("ignore", "semantic", "n", "vary", "builders")}
+    from repro.buildkit.variations import select
+
+    wanted = {k: opts.pop(k) for k in ("ignore", "semantic", "n", "vary", "bisect", "builders")}
+    no_vary = opts.pop("no_vary")
+    if no_vary and wanted["vary"] is not None:
+        raise InputError("--vary and --no-vary contradict each other: give one")
+    if no_vary:  # a flag of its own: repro.toml's vary must not win over it
+        del wanted["vary"]
     wanted.update(platforms=opts.get("platforms"), source_date_epoch=opts.get("source_date_epoch"))
     cfg, overridden = apply_config(context, wanted)
+    if no_vary:
+        wanted["vary"] = False
+        overridden = sorted({*overridden, *(["vary"] if cfg.get("vary") is not None else [])})
+    vary = select(wanted["vary"])  # None (no flag, no repro.toml): the realistic default
     opts.update(platforms=wanted["platforms"], source_date_epoch=wanted["source_date_epoch"])
     n, against = wanted["n"], opts.pop("against")
     if n < (1 if against else 2):
@@ -285,8 +303,8 @@ def _check_options(context: str, opts: dict[str, Any]) -> tuple[CheckOptions, Co
     tls = make_tls(opts)
     output = output_options(opts)
     progress = opts.pop("progress")
-    builds = CheckOptions(builds=n, addrs=opts.pop("addrs"), tls=tls, builders=wanted["builders"], vary=wanted["vary"],
-                          against=against, keep=opts.pop("keep"),
+    builds = CheckOptions(builds=n, addrs=opts.pop("addrs"), tls=tls, builders=wanted["builders"], vary=vary,
+                          bisect=bool(wanted["bisect"]), against=against, keep=opts.pop("keep"),
                           progress="quiet" if output.quiet and progress == "auto" else progress,
                           epoch_source=epoch_source(cfg))
     return builds, options, output

@@ -7,7 +7,8 @@
     platforms = ["linux/amd64"]       # --platform P...
     source-date-epoch = "git"         # or an integer: --source-date-epoch N
     builds = 2                        # --builds N
-    vary = true                       # --vary
+    vary = "default"                  # --vary LIST: "all", "time,umask", ["time"], true, false (--no-vary)
+    bisect = false                    # --bisect
     builders = ["buildctl"]           # --builder ... (check only)
 
 `repro check` and `repro build` read CONTEXT/repro.toml when it exists (`--config FILE`
@@ -39,7 +40,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "platforms": ("a list of os/arch[/variant]", "--platform"),
     "source-date-epoch": ('"git" or an integer (seconds since 1970)', "--source-date-epoch"),
     "builds": ("an integer of at least 1", "--builds"),
-    "vary": ("true or false", "--vary"),
+    "vary": ('true, false, a set ("default", "all", "none") or a list of variations', "--vary"),
+    "bisect": ("true or false", "--bisect"),
     "builders": ('a list of "buildctl", "buildx" or "buildx:NAME"', "--builder"),
 }
 
@@ -116,7 +118,19 @@ def _value(key: str, value: Any, where: str) -> Any:
             for v in value:
                 parse_builder(v)
         return list(value)
-    if key in ("semantic", "vary"):
+    if key == "vary":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            from repro.buildkit.variations import select
+
+            try:
+                select(value)
+            except InputError as e:
+                raise InputError(f"{where}: [check] vary: {str(e).split(': ', 1)[-1]}") from None
+            return value
+        raise bad
+    if key in ("semantic", "bisect"):
         if not isinstance(value, bool):
             raise bad
         return value

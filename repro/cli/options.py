@@ -204,7 +204,8 @@ def config_options(f: Callable[..., Any] | None = None, *, report: bool = True) 
 
 # config key -> the command's parameter name
 _CONFIG_PARAMS = {"ignore": "ignore", "semantic": "semantic", "platforms": "platforms",
-                  "source-date-epoch": "source_date_epoch", "builds": "n", "vary": "vary", "builders": "builders"}
+                  "source-date-epoch": "source_date_epoch", "builds": "n", "vary": "vary", "builders": "builders",
+                  "bisect": "bisect"}
 
 
 def apply_config(context: str, values: dict[str, Any]) -> tuple[Any, list[str]]:

@@ -7,8 +7,10 @@ filesystems (whiteouts applied) are compared instead, and the result says so.
 
 Findings are leaves: a digest difference is only reported when nothing below it
 explains it. The two sides of a differing layer are read in two threads (hashlib and
-zlib release the GIL), and small differing files are kept in memory for the explainer
-through a shared board, so a layer is read once in the common case.
+zlib release the GIL). Each layer is read at most once: the content of the files that
+differ is captured on the way (repro/diff/content.py), and after the diff
+`fetch_contents(result)` hands what the findings need to the explainer and to
+--report-dir, so nothing reads an image after the diff.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from repro.diff.content import CAPTURE_BUDGET, CAPTURE_LIMIT, ContentStore, LayerCapture
 from repro.diff.documents import (IndexView, compare_annotations, compare_config, compare_indexes,
                                   compare_top_level)
 from repro.diff.entries import Key, compare_entries, keyed, order_difference
@@ -28,10 +31,6 @@ from repro.diff.policy import Policy
 from repro.errors import InputError
 from repro.oci.layer_index import iter_entries
 from repro.oci.model import Entry, Image, LayerRef, ManifestImage, Platform
-
-CAPTURE_LIMIT = 4 << 20  # keep files up to 4 MiB for the explainer
-CAPTURE_BUDGET = 64 << 20  # ... and at most this much in all
-
 
 @dataclass(frozen=True)
 class LayerPair:
@@ -57,14 +56,43 @@ class PlatformResult:
 
 
 @dataclass(frozen=True)
+class InputImage:
+    """What a comparison keeps of an input image: the reference as given, where it came
+    from (oci-archive | oci | docker-archive | docker; for the report, never for the
+    comparison) and its digest. Not the image: no one reads an image after the diff."""
+
+    ref: str
+    kind: str
+    digest: str
+    digest_of: str  # which document `digest` names: index | manifest | config | image
+
+    @classmethod
+    def of(cls, image: Image) -> InputImage:
+        return cls(image.ref, image.kind, image.digest, _digest_of(image))
+
+
+def _digest_of(img: Image) -> str:
+    """Which document an image's digest names: its `index`, its one `manifest`, or (a
+    docker-archive, which has no manifest of its own) its `config`: docker's image ID."""
+    if img.digest in img.indexes:
+        return "index"
+    if any(m.descriptor.digest == img.digest for m in img.manifests):
+        return "manifest"
+    if any(m.config_descriptor.digest == img.digest for m in img.manifests):
+        return "config"
+    return "image"
+
+
+@dataclass(frozen=True)
 class DiffResult:
-    a: Image
-    b: Image
+    a: InputImage
+    b: InputImage
     findings: tuple[Finding, ...]  # what counts
     ignored: tuple[tuple[Finding, str], ...]  # (finding, reason) set aside by the policy
     platforms: tuple[PlatformResult, ...]
     policy: Policy
-    contents: "ContentStore" = field(repr=False, compare=False)
+    # the content of the files that differ, captured while the layers were read (fetch_contents)
+    contents: ContentStore = field(repr=False, compare=False)
 
     @property
     def reproducible(self) -> bool:
@@ -75,7 +103,11 @@ class DiffResult:
 class DiffOptions:
     platform: Platform | None = None
     policy: Policy = Policy()
-    capture_limit: int = CAPTURE_LIMIT
+    capture_limit: int = CAPTURE_LIMIT  # files up to this size are kept in memory for the explainer
+    capture_budget: int = CAPTURE_BUDGET  # ... up to this much in all (more goes to a temporary file)
+    # Keep every file a finding names, of any size and also where only metadata differs
+    # (for --report-dir): larger files are spooled to a temporary directory.
+    keep_files: bool = False
     max_entries: int = 300_000  # per layer (Limits.max_entries_per_layer)
     # Hash the layer blobs the comparison did not need to read (equal digests): a verdict
     # is then only ever given on checked bytes. Off (--trust-equal-digests), identical
@@ -84,91 +116,6 @@ class DiffOptions:
     verify_unread: bool = True
     on_layer: Callable[[str], None] | None = None  # progress hook: called with a description
     on_entries: Callable[[int, int], None] | None = None  # progress hook: (entries, bytes) indexed since last call
-
-
-# ---------------------------------------------------------------------------------------
-# Content of differing files, for the explainer and --report-dir
-
-
-class ContentStore:
-    """Both sides' bytes of small files, keyed per side by (layer index, path, occurrence).
-
-    While two layers are read in parallel, each side offers the bytes of every small
-    regular file; bytes are kept only while the other side has not yet shown the same
-    digest for the same key, so memory holds just the differing (or not yet paired)
-    files. Misses are served later by re-reading the layer once.
-    """
-
-    def __init__(self, images: tuple[Image, Image], capture_limit: int, budget: int = CAPTURE_BUDGET,
-                 max_entries: int = 300_000):
-        self._images = images
-        self._limit = capture_limit
-        self._max_entries = max_entries
-        self._budget = budget
-        self._used = 0
-        self._lock = threading.Lock()
-        self._digests: tuple[dict, dict] = ({}, {})
-        self._kept: tuple[dict, dict] = ({}, {})
-        self._reread: set[tuple[int, str, Any]] = set()
-        self._too_big: tuple[set, set] = (set(), set())  # offered without bytes: over capture_limit
-
-    def offer(self, side: int, lkey: Any, key: Key, digest: str | None, data: bytes | None) -> None:
-        k = (lkey, key)
-        other = 1 - side
-        with self._lock:
-            if data is None:
-                self._too_big[side].add(k)
-            # a digest waits only until the other side shows the same key: memory holds
-            # the keys one reader is ahead by, not every file of both layers
-            od = self._digests[other].pop(k, _UNSEEN)
-            if od is _UNSEEN:
-                self._digests[side][k] = digest
-                if data is not None and self._used + len(data) <= self._budget:
-                    self._kept[side][k] = data
-                    self._used += len(data)
-            elif od == digest:
-                dropped = self._kept[other].pop(k, None)
-                if dropped is not None:
-                    self._used -= len(dropped)
-            elif data is not None and self._used + len(data) <= self._budget:
-                self._kept[side][k] = data
-                self._used += len(data)
-
-    def get(self, side: int, lkey: Any, key: Key, layer: LayerRef | None, image_side: Image | None = None) -> bytes | None:
-        k = (lkey, key)
-        data = self._kept[side].get(k)
-        if data is not None or layer is None:
-            return data
-        if k in self._too_big[side]:
-            return None  # a re-read would not capture it either: never decompress a layer for nothing
-        # Re-read the layer once, capturing every still-missing small file of it.
-        marker = (side, layer.descriptor.digest, lkey)
-        if marker in self._reread:
-            return None
-        self._reread.add(marker)
-        image = image_side or self._images[side]
-        try:
-            with image.open_layer(layer) as stream:
-                for e, d in _keyed_stream(iter_entries(stream, capture_limit=self._limit, max_entries=self._max_entries)):
-                    if d is None:
-                        continue
-                    # occurrence -1: the last write of a path (merged views); every key
-                    # counts against the budget (these once bypassed it: 120 differing
-                    # 4 MiB files held 1 GB)
-                    for ek in ((lkey, e[0]), (lkey, (e[0][0], -1))):
-                        old = self._kept[side].get(ek)
-                        if ek[1][1] != -1 and old is not None:
-                            continue
-                        grow = len(d) - (len(old) if old is not None else 0)
-                        if self._used + grow <= self._budget:
-                            self._kept[side][ek] = d
-                            self._used += grow
-        except Exception:  # a look-up for explanation never fails the comparison
-            return None
-        return self._kept[side].get(k)
-
-
-_UNSEEN = object()
 
 
 def _keyed_stream(stream: Iterable[tuple[Entry, bytes | None]]) -> Iterable[tuple[tuple[Key, Entry], bytes | None]]:
@@ -212,7 +159,7 @@ def _pair_manifests(a: Image, b: Image) -> list[tuple[tuple[str, str], ManifestI
 
 def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> DiffResult:
     """Compare image A with image B. Pure apart from reading blobs through the images."""
-    contents = ContentStore((a, b), options.capture_limit, max_entries=options.max_entries)
+    contents = ContentStore(options.capture_limit, keep_files=options.keep_files, budget=options.capture_budget)
     findings: list[Finding] = []
     platforms: list[PlatformResult] = []
 
@@ -250,7 +197,7 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
             platforms.append(PlatformResult(plat, role, ma, mb,
                                             layers=tuple(LayerPair(l.index, l.instruction, l, l, "equal") for l in ma.layers)))
             if role == "image":
-                _compare_descriptor_annotations(a, b, ma, mb, plat, findings)
+                findings.extend(_compare_descriptor_annotations(a, b, ma, mb, plat))
             continue
         if role == "attestation":
             # Provenance holds build times and a random invocation id by design: reported
@@ -259,8 +206,10 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
                                     b=mb.descriptor.digest, detail={"role": "attestation"}))
             platforms.append(PlatformResult(plat, role, ma, mb))
             continue
-        _compare_descriptor_annotations(a, b, ma, mb, plat, findings)
-        platforms.append(_compare_manifest(a, b, ma, mb, plat, options, contents, findings))
+        findings.extend(_compare_descriptor_annotations(a, b, ma, mb, plat))
+        platform, found = _compare_manifest(a, b, ma, mb, plat, options, contents)
+        platforms.append(platform)
+        findings.extend(found)
 
     if want is None and a.digest != b.digest and not findings:
         # Different bytes and nothing above found to say why: the documents are equal key
@@ -280,7 +229,8 @@ def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> Dif
             kept.append(f)
         else:
             ignored.append((f, why))
-    return DiffResult(a, b, tuple(kept), tuple(ignored), tuple(platforms), options.policy, contents)
+    return DiffResult(InputImage.of(a), InputImage.of(b), tuple(kept), tuple(ignored), tuple(platforms),
+                      options.policy, contents)
 
 
 def _verify_unread(a: Image, b: Image, platforms: list[PlatformResult]) -> None:
@@ -321,31 +271,34 @@ def _wraps_attestations_only(img: Image) -> bool:
 
 
 def _index_view(img: Image) -> IndexView:
-    return IndexView(img.index, getattr(img, "indexes", {}) or {},
+    return IndexView(img.index, img.indexes,
                      {m.descriptor.digest: (m.attests, str(m.platform) if m.platform else None) for m in img.manifests})
 
 
-def _compare_descriptor_annotations(a: Image, b: Image, ma: ManifestImage, mb: ManifestImage, plat: str,
-                                    out: list[Finding]) -> None:
+def _compare_descriptor_annotations(a: Image, b: Image, ma: ManifestImage, mb: ManifestImage,
+                                    plat: str) -> list[Finding]:
     """Annotations of a manifest's descriptor where no index lists it (an OCI layout's
     index.json entry); the entries of an index are compared by compare_indexes."""
     if a.index is not None and b.index is not None:
-        return
+        return []
     if _unlisted(a, ma) or _unlisted(b, mb):
-        return
-    for fld, va, vb, det in compare_annotations(ma.descriptor.annotations, mb.descriptor.annotations, where="descriptor"):
-        out.append(Finding("index", fld, platform=plat, a=va, b=vb, detail=det))
+        return []
+    return [Finding("index", fld, platform=plat, a=va, b=vb, detail=det)
+            for fld, va, vb, det in compare_annotations(ma.descriptor.annotations, mb.descriptor.annotations,
+                                                        where="descriptor")]
 
 
 def _unlisted(img: Image, m: ManifestImage) -> bool:
     """A registry's top-level manifest is fetched by name: no index lists it, so it has no
     descriptor annotations to compare (an OCI layout's index.json entry has its own)."""
-    return img.kind == "docker" and m.descriptor.digest == img.digest
+    return not img.listed and m.descriptor.digest == img.digest
 
 
 def _compare_manifest(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage, plat: str,
-                      options: DiffOptions, contents: ContentStore, out: list[Finding]) -> PlatformResult:
-    start = len(out)
+                      options: DiffOptions, contents: ContentStore) -> tuple[PlatformResult, list[Finding]]:
+    """One platform's image manifests that differ: the findings, leaves only (a digest
+    difference is reported only when nothing below explains it)."""
+    out: list[Finding] = []
     for fld, va, vb, det in compare_top_level(ma.manifest, mb.manifest, skip={"config", "layers", "annotations"}):
         out.append(Finding("manifest", fld, platform=plat, a=va, b=vb, detail=det))
     for fld, va, vb, det in compare_annotations(ma.manifest.get("annotations"), mb.manifest.get("annotations")):
@@ -354,106 +307,157 @@ def _compare_manifest(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage
     ca, cb = ma.config_descriptor, mb.config_descriptor
     if ca.media_type != cb.media_type:
         out.append(Finding("config", "media_type", platform=plat, a=ca.media_type, b=cb.media_type))
-    if ca.digest != cb.digest:
-        before = len(out)
-        for fld, va, vb, det in compare_config(ma.config, mb.config):
-            out.append(Finding("config", fld, platform=plat, a=va, b=vb, detail=det))
-        config_explained = len(out) > before
-    else:
-        config_explained = True
+    config_findings = [Finding("config", fld, platform=plat, a=va, b=vb, detail=det)
+                       for fld, va, vb, det in compare_config(ma.config, mb.config)] if ca.digest != cb.digest else []
+    out.extend(config_findings)
+    config_explained = ca.digest == cb.digest or bool(config_findings)
 
-    layer_start = len(out)
     if len(ma.layers) == len(mb.layers):
-        pairs = tuple(_compare_layer(ia, ib, la, lb, plat, options, contents, out) for la, lb in zip(ma.layers, mb.layers))
+        compared = [_compare_layer(ia, ib, la, lb, plat, options, contents) for la, lb in zip(ma.layers, mb.layers)]
+        pairs = tuple(pair for pair, _ in compared)
+        layer_findings = [f for _, found in compared for f in found]
         merged = False
     else:
-        pairs = _compare_merged(ia, ib, ma, mb, plat, options, out)
+        pairs, layer_findings = _compare_merged(ia, ib, ma, mb, plat, options, contents)
         merged = True
-    layers_explained = len(out) > layer_start
-    if not config_explained and not layers_explained:
+    out.extend(layer_findings)
+    if not config_explained and not layer_findings:
         # Same JSON, same layers, different bytes: formatting or key order.
         out.append(Finding("config", "digest", platform=plat, a=ca.digest, b=cb.digest,
                            detail={"note": "config JSON is equal key by key; its bytes differ"}))
-    if len(out) == start:
+    if not out:
         out.append(Finding("manifest", "digest", platform=plat, a=ma.descriptor.digest, b=mb.descriptor.digest,
                            detail={"note": "manifest JSON is equal key by key; its bytes differ"}))
-    return PlatformResult(plat, "image", ma, mb, pairs, merged)
+    return PlatformResult(plat, "image", ma, mb, pairs, merged), out
 
 
 def _compare_layer(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, plat: str, options: DiffOptions,
-                   contents: ContentStore, out: list[Finding]) -> LayerPair:
+                   contents: ContentStore) -> tuple[LayerPair, list[Finding]]:
     instr = la.instruction if la.instruction == lb.instruction or lb.instruction is None else (la.instruction or lb.instruction)
     da, db = la.descriptor, lb.descriptor
 
     def layer_finding(fld: str, va: Any, vb: Any, **detail: Any) -> Finding:
         return Finding("layer", fld, platform=plat, layer=la.index, instruction=instr, a=va, b=vb, detail=detail)
 
-    for fld, va, vb, det in compare_annotations(da.annotations, db.annotations):
-        out.append(layer_finding(fld, va, vb, **det))
+    out = [layer_finding(fld, va, vb, **det) for fld, va, vb, det in compare_annotations(da.annotations, db.annotations)]
     if la.diff_id == lb.diff_id:
         if da.digest == db.digest:
             if da.media_type != db.media_type:
                 out.append(layer_finding("media_type", da.media_type, db.media_type))
-            return LayerPair(la.index, instr, la, lb, "equal")
+            return LayerPair(la.index, instr, la, lb, "equal"), out
         # Same uncompressed tar, different blob: never decompressed.
         out.append(layer_finding("compression", da.digest, db.digest, media_type_a=da.media_type,
                                  media_type_b=db.media_type, size_a=da.size, size_b=db.size, diff_id=la.diff_id))
-        return LayerPair(la.index, instr, la, lb, "compression")
+        return LayerPair(la.index, instr, la, lb, "compression"), out
 
     if options.on_layer:
         options.on_layer(f"{plat} layer {la.index}")
-    lkey = ("layer", plat, la.index)
-    entries_a, entries_b = _index_both(ia, ib, la, lb, lkey, options, contents)
+    entries_a, entries_b = _index_both(ia, ib, la, lb, options, contents.layer(plat, la.index))
     ka, kb = keyed(entries_a), keyed(entries_b)
-    before = len(out)
 
     def make_file(path: str, fld: str, va: Any, vb: Any, entry_a: Entry | None = None,
                   entry_b: Entry | None = None, **detail: Any) -> Finding:
         return Finding("file", fld, platform=plat, layer=la.index, instruction=instr, path=path, a=va, b=vb,
                        detail=detail)
 
-    out.extend(compare_entries(ka, kb, make_file))
+    below = compare_entries(ka, kb, make_file)
     order = order_difference(ka, kb)
     if order is not None:
-        out.append(layer_finding("order", order["path_a"], order["path_b"], **order))
-    if len(out) == before:
+        below.append(layer_finding("order", order["path_a"], order["path_b"], **order))
+    out.extend(below)
+    if not below:
         out.append(layer_finding("diff_id", la.diff_id, lb.diff_id, digest_a=da.digest, digest_b=db.digest,
                                  note="every entry is equal; the tar streams differ in headers or padding"))
     if da.media_type != db.media_type:
         out.append(layer_finding("media_type", da.media_type, db.media_type))
-    return LayerPair(la.index, instr, la, lb, "differs")
+    return LayerPair(la.index, instr, la, lb, "differs"), out
 
 
-def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, lkey: Any, options: DiffOptions,
-                contents: ContentStore) -> tuple[list[Entry], list[Entry]]:
-    """Both layers read at once and compared in step (repro/diff/lockstep.py); the small
-    files that differ are offered to the content store for the explainer."""
-    pair = index_pair(lambda: ia.open_layer(la), lambda: ib.open_layer(lb), capture_limit=options.capture_limit,
-                      max_entries=options.max_entries, on_entries=options.on_entries)
-    for key, data in pair.contents.items():
-        for side, (entries, i) in enumerate(zip((pair.entries_a, pair.entries_b), pair.positions[key])):
-            # bytes left out for the budget (not for size) are fetched again if asked for
-            if data[side] is not None or entries[i].size > options.capture_limit:
-                contents.offer(side, lkey, key, entries[i].digest, data[side])
-    return pair.entries_a, pair.entries_b
+def _index_both(ia: Image, ib: Image, la: LayerRef, lb: LayerRef, options: DiffOptions,
+                capture: LayerCapture) -> tuple[list[Entry], list[Entry]]:
+    """Both sides' entries of a differing layer pair, each layer read once; the content of
+    the files that differ goes to `capture`.
+
+    Normally both layers are read at once and compared in step (repro/diff/lockstep.py),
+    which hands over the small files whose content differs. For --report-dir
+    (`capture.keeps_files`: every file a finding names, of any size, content equal or not)
+    each side is read by a thread of its own and every regular file is offered to
+    `capture`, which keeps it until the other side shows it the same."""
+    if not capture.keeps_files:
+        pair = index_pair(lambda: ia.open_layer(la), lambda: ib.open_layer(lb), capture_limit=options.capture_limit,
+                          max_entries=options.max_entries, budget=capture.room(),
+                          on_entries=options.on_entries)
+        for (path, n), data in pair.contents.items():
+            for side, (entries, i) in enumerate(zip((pair.entries_a, pair.entries_b), pair.positions[(path, n)])):
+                capture.keep(side, path, n, entries[i], la.index, data[side])  # None: over the limit or budget
+        return pair.entries_a, pair.entries_b
+    cancel = threading.Event()
+
+    def run(side: int, image: Image, layer: LayerRef) -> list[Entry]:
+        entries: list[Entry] = []
+        report = options.on_entries
+        reported = 0
+        spool = capture.spool()
+        try:
+            with image.open_layer(layer) as stream:
+                for ((path, n), e), data in _keyed_stream(iter_entries(stream, capture_limit=options.capture_limit,
+                                                                       max_entries=options.max_entries,
+                                                                       content_sink=spool)):
+                    if cancel.is_set():
+                        break
+                    entries.append(e)
+                    if e.type == "file":
+                        capture.offer(side, path, n, e, layer.index, data, spool.take() if spool else None)
+                    if report is not None and len(entries) - reported >= 512:  # cheap: a hook call per 512 entries
+                        report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
+                        reported = len(entries)
+        finally:
+            if spool is not None:
+                spool.discard()
+        if report is not None and len(entries) > reported:
+            report(len(entries) - reported, sum(x.size for x in entries[reported:] if x.type == "file"))
+        return entries
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fa = pool.submit(run, 0, ia, la)
+        fb = pool.submit(run, 1, ib, lb)
+        try:
+            return fa.result(), fb.result()
+        finally:
+            cancel.set()
 
 
-def _merged(image: Image, m: ManifestImage, max_entries: int) -> MergedFS:
+def _merged(image: Image, m: ManifestImage, side: int, options: DiffOptions, capture: LayerCapture) -> MergedFS:
+    """One side's merged filesystem, each layer read once; every regular file is offered
+    to `capture` (the last write of a path replaces the earlier ones)."""
     fs = MergedFS()
     for layer in m.layers:
-        with image.open_layer(layer) as stream:
-            fs.apply(layer.index, [e for e, _ in iter_entries(stream, max_entries=max_entries)])
+        spool = capture.spool()
+        entries: list[Entry] = []
+        try:
+            with image.open_layer(layer) as stream:
+                for e, data in iter_entries(stream, capture_limit=options.capture_limit,
+                                            max_entries=options.max_entries, content_sink=spool):
+                    entries.append(e)
+                    if e.type == "file":
+                        capture.offer(side, e.path, 0, e, layer.index, data, spool.take() if spool else None)
+        finally:
+            if spool is not None:
+                spool.discard()
+        fs.apply(layer.index, entries)
     return fs
 
 
 def _compare_merged(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage, plat: str,
-                    options: DiffOptions, out: list[Finding]) -> tuple[LayerPair, ...]:
+                    options: DiffOptions, contents: ContentStore) -> tuple[tuple[LayerPair, ...], list[Finding]]:
     if options.on_layer:
         options.on_layer(f"{plat} merged filesystem")
+    capture = contents.layer(plat, None)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        fa_future, fb_future = (pool.submit(_merged, ia, ma, options.max_entries),
-                                pool.submit(_merged, ib, mb, options.max_entries))
+        fa_future, fb_future = (pool.submit(_merged, ia, ma, 0, options, capture),
+                                pool.submit(_merged, ib, mb, 1, options, capture))
         fa, fb = fa_future.result(), fb_future.result()
+    contents.settle(plat, (fa.entries, fb.entries))
     instr_a = {l.index: l.instruction for l in ma.layers}
     instr_b = {l.index: l.instruction for l in mb.layers}
 
@@ -465,8 +469,8 @@ def _compare_merged(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage, 
         return Finding("file", fld, platform=plat, layer=None, instruction=instr, path=path, a=va, b=vb,
                        detail={"merged": True, "layer_a": layer_a, "layer_b": layer_b, **detail})
 
-    out.append(Finding("manifest", "layers", platform=plat, a=len(ma.layers), b=len(mb.layers),
-                       detail={"note": "layer counts differ: merged filesystems compared"}))
+    out = [Finding("manifest", "layers", platform=plat, a=len(ma.layers), b=len(mb.layers),
+                   detail={"note": "layer counts differ: merged filesystems compared"})]
     out.extend(compare_entries({(p, 0): e for p, e in fa.entries.items()},
                                {(p, 0): e for p, e in fb.entries.items()}, make_file))
     n = max(len(ma.layers), len(mb.layers))
@@ -474,35 +478,4 @@ def _compare_merged(ia: Image, ib: Image, ma: ManifestImage, mb: ManifestImage, 
         LayerPair(i, (ma.layers[i].instruction if i < len(ma.layers) else mb.layers[i].instruction),
                   ma.layers[i] if i < len(ma.layers) else None, mb.layers[i] if i < len(mb.layers) else None,
                   "not-compared")
-        for i in range(n))
-
-
-def content_lookup(result: DiffResult) -> Callable[[Finding], tuple[bytes | None, bytes | None]]:
-    """Both sides' bytes of a `file/content` finding (None if absent or too large)."""
-    by_plat = {(p.platform, p.role): p for p in result.platforms}
-
-    def lookup(f: Finding) -> tuple[bytes | None, bytes | None]:
-        if f.kind != "file" or f.path is None:
-            return None, None
-        p = by_plat.get((f.platform or "unknown", "image"))
-        if p is None or p.a is None or p.b is None:
-            return None, None
-        occ = int(f.detail.get("occurrence", 0))
-        if f.layer is not None:
-            lkey = ("layer", f.platform, f.layer)
-            la = p.a.layers[f.layer] if f.layer < len(p.a.layers) else None
-            lb = p.b.layers[f.layer] if f.layer < len(p.b.layers) else None
-            return (result.contents.get(0, lkey, (f.path, occ), la),
-                    result.contents.get(1, lkey, (f.path, occ), lb))
-        # merged comparison: each side's bytes come from the layer that last wrote the path
-        out: list[bytes | None] = []
-        for side, m, li in ((0, p.a, f.detail.get("layer_a")), (1, p.b, f.detail.get("layer_b"))):
-            if li is None:
-                out.append(None)
-                continue
-            lkey = ("layer", f"{f.platform}/{'ab'[side]}", li)
-            out.append(result.contents.get(side, lkey, (f.path, -1), m.layers[li]))
-        return out[0], out[1]
-
-    return lookup
-
+        for i in range(n)), out

@@ -52,6 +52,8 @@ class Finding:
         if self.hint is not None:
             out["hint"] = self.hint
         out["detail"] = jsonable(self.detail)
+        if self.provoked_by is not None:  # check --bisect (docs/report-format.md)
+            out["provoked_by"] = list(self.provoked_by)
         return out
 
 

@@ -229,16 +229,23 @@ CATALOGUE: tuple[Cause, ...] = (
     ),
     Cause(
         "nested-archive-mtime",
-        "a tar inside the image differs; inner entries differ only by mtime/owner/order",
+        "a tar (or a .deb, an ar library) inside the image differs; inner entries differ only by "
+        "mtime/owner/order",
         "the archive was made at build time",
         "`tar --sort=name --mtime=@$SOURCE_DATE_EPOCH --owner=0 --group=0 --numeric-owner "
         "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime`",
-        (_format(looked("tar", lambda d: d.get("metadata_only"))),),
+        (_format(looked("tar", lambda d: d.get("metadata_only"))),
+         _format(looked("ar", lambda d: d.get("metadata_only")))),
         (Command(_CMD + r"tar" + _END + r"(?![^|;&]*--mtime)", paths=TARS,
                  hint="give the archived files fixed times, owners and order: GNU `tar "
                       "--sort=name --mtime=@$SOURCE_DATE_EPOCH --owner=0 --group=0 "
                       "--numeric-owner`, or `touch -d @$SOURCE_DATE_EPOCH` the files first"),
-         Command(r"tarfile\.open", paths=TARS)),
+         Command(r"tarfile\.open", paths=TARS),
+         Command(_CMD + r"(?:dpkg-deb|dpkg-buildpackage|debuild)" + _END, paths=("**/*.deb", "**/*.udeb"), decides=False,
+                 hint="declare `ARG SOURCE_DATE_EPOCH` before this RUN: dpkg-deb then clamps the "
+                      "package's member and file times to it"),
+         Command(_CMD + r"(?:ar|ranlib)" + _END + r"(?![^|;&]*\s-?[a-zA-Z]*D)", paths=("**/*.a",), decides=False,
+                 hint="use deterministic mode (`ar rcsD`, `ranlib -D`): zero member times, owners and modes")),
         example="RUN tar -cf /bundle.tar -C /src .",
     ),
     Cause(

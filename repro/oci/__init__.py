@@ -61,7 +61,7 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
     `docker-archive:PATH` to get that view.
     """
     from repro.oci.model import Platform
-    from repro.oci.reference import parse_reference
+    from repro.oci.reference import parse_reference, source
 
     limits = limits or Limits()
     reference = parse_reference(ref)
@@ -71,10 +71,9 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
         except ReproError as e:
             raise InputError(str(e)) from None
     try:
-        if reference.kind == "docker":
-            from repro.oci.registry import open_registry
-
-            return open_registry(reference, limits, verify_all, platform, registry or RegistryOptions())
+        if reference.kind and source(reference.kind).form == "remote":
+            return source(reference.kind).open_function()(reference, limits, verify_all, platform,
+                                                          registry or RegistryOptions())
         return _open(reference, limits, verify_all)
     except ReproError as e:
         # a diff opens two images: an error about a blob or document must say which
@@ -90,30 +89,26 @@ def open_image(ref: str, *, limits: Limits | None = None, verify_all: bool = Fal
 
 
 def _open(ref: Reference, limits: Limits, verify_all: bool) -> Image:
-    from repro.oci.archive import open_archive
-    from repro.oci.docker_archive import open_docker_archive
-    from repro.oci.layout import open_layout
+    """A local image: its kind as given, or found from what the path holds (SOURCES)."""
+    from repro.oci.reference import SOURCES, source
     from repro.oci.tarindex import TarIndex
 
     path = ref.path
-    if ref.kind == "oci" or (ref.kind == "" and os.path.isdir(path)):
-        return open_layout(ref, limits, verify_all)
+    dir_kind = next(s.kind for s in SOURCES if s.form == "dir")
+    if ref.kind == dir_kind or (ref.kind == "" and os.path.isdir(path)):
+        return source(dir_kind).open_function()(ref, limits, verify_all)
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file or directory")
     if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, expected a tar archive (use oci:{path} for a layout)")
+        raise InputError(f"{path}: is a directory, expected a tar archive (use {dir_kind}:{path} for a layout)")
     if not os.path.isfile(path):  # a FIFO or device would block or never end
         raise InputError(f"{path}: not a regular file")
     tar = TarIndex(path, path)
     kind = ref.kind
     if not kind:
-        if tar.has("index.json"):
-            kind = "oci-archive"
-        elif tar.has("manifest.json"):
-            kind = "docker-archive"
-        else:
+        tars = [s for s in SOURCES if s.form == "tar"]
+        kind = next((s.kind for s in tars if tar.has(s.marker)), "")
+        if not kind:
             tar.close()
-            raise InputError(f"{path}: tar archive has neither index.json nor manifest.json")
-    if kind == "oci-archive":
-        return open_archive(ref, tar, limits, verify_all)
-    return open_docker_archive(ref, tar, limits, verify_all)
+            raise InputError(f"{path}: tar archive has neither {' nor '.join(s.marker for s in tars)}")
+    return source(kind).open_function()(ref, tar, limits, verify_all)

@@ -11,7 +11,7 @@ from repro.oci.model import check_digest
 from repro.oci.reference import Reference
 from repro.oci.tarindex import TarIndex
 from repro.oci.verify import parse_json
-from repro.oci.walker import SourceImage, open_from_index_json
+from repro.oci.walker import Blobs, SourceImage, open_from_index_json
 
 
 def blob_path(digest: str) -> str:
@@ -20,7 +20,7 @@ def blob_path(digest: str) -> str:
     return f"blobs/{algo}/{hexpart}"
 
 
-class ArchiveBlobs:
+class ArchiveBlobs(Blobs):
     def __init__(self, tar: TarIndex) -> None:
         self.tar = tar
 

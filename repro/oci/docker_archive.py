@@ -23,13 +23,13 @@ from repro.oci.limits import Limits
 from repro.oci.reference import Reference, normalise_repo_tag
 from repro.oci.tarindex import TarIndex, member_name
 from repro.oci.verify import CHUNK, parse_json
-from repro.oci.walker import SourceImage, build_image
+from repro.oci.walker import Blobs, SourceImage, build_image
 
 _LAYER_TYPES = {"none": m.DOCKER_LAYER, "gzip": m.DOCKER_LAYER_GZIP, "zstd": m.DOCKER_LAYER_ZSTD}
 _HEX_NAME = re.compile(r"(?:^|/)(?:blobs/sha256/)?([0-9a-f]{64})(?:\.json)?$")
 
 
-class DockerBlobs:
+class DockerBlobs(Blobs):
     """Blobs by digest: files in the tar, plus the synthesised manifest in memory."""
 
     def __init__(self, tar: TarIndex) -> None:
@@ -39,7 +39,7 @@ class DockerBlobs:
         # Compressed layers: their digest is what the archive's bytes hash to (or claim to,
         # by name), anchored to nothing; only the config's diffID is. Checking such a blob
         # means decompressing it (SourceImage.verify_blob), whatever the other side holds.
-        self.unanchored: set[str] = set()
+        self.unanchored: set[str] = set()  # (Blobs.unanchored)
 
     def size(self, digest: str) -> int | None:
         if digest in self.memory:

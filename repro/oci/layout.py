@@ -11,10 +11,10 @@ from repro.oci.archive import blob_path, check_oci_layout
 from repro.oci.limits import Limits
 from repro.oci.reference import Reference
 from repro.oci.verify import read_limited
-from repro.oci.walker import SourceImage, open_from_index_json
+from repro.oci.walker import Blobs, SourceImage, open_from_index_json
 
 
-class LayoutBlobs:
+class LayoutBlobs(Blobs):
     def __init__(self, root: str) -> None:
         self.root = root
 

@@ -202,6 +202,9 @@ class Image(Protocol):
     index: Mapping[str, Any] | None  # the top-level index JSON, when there is one
     manifests: tuple[ManifestImage, ...]  # every image manifest, nested indexes walked (each descriptor once)
     indexes: Mapping[str, Mapping[str, Any]]  # every index document walked, by digest (frozen)
+    # whether the top-level manifest was found through a listing (index.json, manifest.json)
+    # that gives its descriptor annotations of its own; False when fetched by name (a registry)
+    listed: bool
 
     def open_layer(self, layer: LayerRef) -> ContextManager[BinaryIO]:
         """The uncompressed layer tar, streamed. Reading it to EOF verifies the blob's

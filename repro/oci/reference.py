@@ -8,18 +8,23 @@
 
 As in containers/image, the path ends at the first colon after the transport; we also
 accept a path containing colons when that whole path exists.
+
+`SOURCES` is the one table of the kinds of image repro reads: parsing a reference and
+opening it (repro.oci.open_image) both read it. A new source is a module with an opener
+and one row here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from repro.errors import FormatError, InputError
 from repro.oci.model import check_digest
 
-KINDS = ("oci-archive", "oci", "docker-archive", "docker")
 _UNSUPPORTED = ("docker-daemon", "containers-storage", "dir", "ostree", "sif", "tarball")
 
 _REPO_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -47,10 +52,11 @@ def parse_reference(text: str) -> Reference:
     """Parse syntax only; files are looked at when the reference is opened."""
     if not text:
         raise InputError("empty image reference")
-    if text.startswith("docker://"):
-        return _parse_docker(text)
+    for source in SOURCES:
+        if source.form == "remote" and text.startswith(source.kind + "://"):
+            return source.parse(text)  # type: ignore[misc]
     transport, sep, rest = text.partition(":")
-    if sep and transport in ("oci-archive", "oci", "docker-archive"):
+    if sep and transport in {s.kind for s in SOURCES if s.form != "remote"}:
         if not rest:
             raise InputError(f"{text}: missing path after {transport}:")
         if os.path.exists(rest):
@@ -60,7 +66,7 @@ def parse_reference(text: str) -> Reference:
             raise InputError(f"{text}: missing path after {transport}:")
         return Reference(text, transport, path, name)
     if sep and transport in _UNSUPPORTED and not os.path.exists(text):
-        raise InputError(f"{text}: transport {transport}: is not supported (use oci-archive:, oci:, docker-archive: or docker://)")
+        raise InputError(f"{text}: transport {transport}: is not supported (use {_supported()})")
     return Reference(text, "", text)
 
 
@@ -106,3 +112,39 @@ def normalise_repo_tag(text: str) -> str:
     except InputError:
         return text
     return f"{ref.registry}/{ref.repository}:{ref.tag}" + (f"@{ref.digest}" if ref.digest else "")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of image repro reads: a row of SOURCES."""
+
+    kind: str  # the transport: `KIND:PATH`, or `KIND://...` for a remote one; Reference.kind, Image.kind
+    form: str  # what it is: "dir" (a directory), "tar" (a tar file) or "remote"
+    # "module:function" that opens it, called by form: dir (ref, limits, verify_all); tar (ref, tar:
+    # TarIndex, limits, verify_all); remote (ref, limits, verify_all, platform, RegistryOptions)
+    opener: str
+    marker: str = ""  # tar: a bare PATH whose tar holds this member is of this kind (first row wins)
+    parse: Callable[[str], Reference] | None = None  # remote: parses `KIND://...` (local: `KIND:PATH[:NAME]`)
+
+    def open_function(self) -> Callable[..., Any]:
+        module, _, name = self.opener.partition(":")
+        return getattr(importlib.import_module(module), name)  # imported on first use: see repro.oci
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("oci-archive", "tar", "repro.oci.archive:open_archive", marker="index.json"),
+    Source("oci", "dir", "repro.oci.layout:open_layout"),
+    Source("docker-archive", "tar", "repro.oci.docker_archive:open_docker_archive", marker="manifest.json"),
+    Source("docker", "remote", "repro.oci.registry:open_registry", parse=_parse_docker),
+)
+KINDS = tuple(s.kind for s in SOURCES)
+
+
+def _supported() -> str:
+    names = [f"{s.kind}://" if s.form == "remote" else f"{s.kind}:" for s in SOURCES]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def source(kind: str) -> Source:
+    """The row of SOURCES for `kind`."""
+    return next(s for s in SOURCES if s.kind == kind)

@@ -27,7 +27,7 @@ from repro.oci.reference import Reference
 from repro.oci.registry_client import RegistryClient
 from repro.oci.registry_options import RegistryOptions
 from repro.oci.verify import short
-from repro.oci.walker import SourceImage, build_image
+from repro.oci.walker import Blobs, SourceImage, build_image
 
 ACCEPT = (m.OCI_INDEX, m.DOCKER_LIST, m.OCI_MANIFEST, m.DOCKER_MANIFEST)
 DOCUMENT_TYPES = m.INDEX_TYPES | m.MANIFEST_TYPES
@@ -37,11 +37,12 @@ SCHEMA1_TYPES = frozenset({
 })
 
 
-class RegistryBlobs:
+class RegistryBlobs(Blobs):
     """Blobs of one repository. Documents (indexes, manifests) are fetched whole, once,
     when the walker asks for their size; everything else is streamed on open."""
 
     remote = True  # reading a blob downloads it: see SourceImage.verify_blob
+    listed = False  # the top-level manifest is fetched by name: no listing annotates it
 
     def __init__(self, client: RegistryClient) -> None:
         self.client = client

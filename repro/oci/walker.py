@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Iterator, Mapping, Protocol, Sequence
+from typing import AbstractSet, Any, BinaryIO, Iterator, Mapping, Protocol, Sequence
 
 import zstandard
 
@@ -28,27 +28,43 @@ IMAGE_CONFIG_TYPES = frozenset({m.OCI_CONFIG, m.DOCKER_CONFIG})
 
 
 class Blobs(Protocol):
-    """What a source must provide: content-addressed blobs, unverified.
+    """What a source must provide: content-addressed blobs, unverified (`size`, `open`,
+    `close`). Every source subclasses this protocol, so it also has the optional
+    capabilities below, declared here with the defaults a plain store needs; a source
+    overrides those that apply to it.
 
-    A store that keeps blobs apart by what they are (a registry serves indexes and
-    manifests from /manifests/, everything else from /blobs/) also implements
-    `size_of(descriptor)` and `open_descriptor(descriptor)`; the walker then uses those.
-    A store where reading a blob means downloading it sets `remote = True`: then
-    `verify_blob` does not hash layers a comparison skips (see there).
+    - A store that keeps blobs apart by what they are (a registry serves indexes and
+      manifests from /manifests/, everything else from /blobs/) overrides
+      `size_of(descriptor)` and `open_descriptor(descriptor)`.
+    - A store where reading a blob means downloading it sets `remote = True`: then
+      `verify_blob` does not hash layers a comparison skips (see there).
+    - A store that made up a blob's digest from its bytes (docker-archive's compressed
+      layers) lists it in `unanchored`: only the diffID vouches for those.
+    - A store whose top-level manifest is fetched by name, so that no listing gives its
+      descriptor annotations of its own (a registry), sets `listed = False`.
     """
+
+    remote: bool = False
+    listed: bool = True
+    unanchored: AbstractSet[str] = frozenset()
 
     def size(self, digest: str) -> int | None:
         """Stored size of the blob, None if it is missing."""
+        ...
 
     def open(self, digest: str) -> BinaryIO:
         """The stored bytes; the caller verifies them."""
+        ...
 
     def close(self) -> None: ...
 
+    def size_of(self, desc: m.Descriptor) -> int | None:
+        """Stored size of the blob a descriptor names."""
+        return self.size(desc.digest)
 
-def stored_size(blobs: Blobs, desc: m.Descriptor) -> int | None:
-    size_of = getattr(blobs, "size_of", None)
-    return size_of(desc) if size_of is not None else blobs.size(desc.digest)
+    def open_descriptor(self, desc: m.Descriptor) -> BinaryIO:
+        """The stored bytes of the blob a descriptor names."""
+        return self.open(desc.digest)
 
 
 class SourceImage:
@@ -66,6 +82,7 @@ class SourceImage:
         indexes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.ref, self.kind, self.digest, self.index = ref, kind, digest, index
+        self.listed = blobs.listed
         self.manifests = tuple(manifests)
         self.indexes = dict(indexes or {})
         self._blobs = blobs
@@ -128,9 +145,9 @@ class SourceImage:
         size; `verify_all` downloads and hashes every blob."""
         if self._closed:
             raise InputError(f"{self.ref}: image is closed")
-        if getattr(self._blobs, "remote", False):
+        if self._blobs.remote:
             return
-        if layer.descriptor.digest in getattr(self._blobs, "unanchored", ()):
+        if layer.descriptor.digest in self._blobs.unanchored:
             # a digest the source made up from the bytes (docker-archive's compressed
             # layers): only the diffID vouches for them
             with self.open_layer(layer) as stream:
@@ -181,9 +198,8 @@ class SourceImage:
 
 
 def open_verified(blobs: Blobs, desc: m.Descriptor) -> VerifyingReader:
-    open_descriptor = getattr(blobs, "open_descriptor", None)
     try:
-        raw = open_descriptor(desc) if open_descriptor is not None else blobs.open(desc.digest)
+        raw = blobs.open_descriptor(desc)
     except KeyError:
         raise IntegrityError(f"blob {desc.digest} is missing") from None
     except OSError as e:
@@ -277,7 +293,7 @@ class Walker:
 
     def check_stored(self, desc: m.Descriptor, what: str) -> None:
         """Cheap open-time check: the blob exists and has the size its descriptor says."""
-        stored = stored_size(self.blobs, desc)
+        stored = self.blobs.size_of(desc)
         if stored is None:
             raise IntegrityError(f"{what}: blob {desc.digest} is missing")
         if stored != desc.size:
@@ -361,7 +377,7 @@ class Walker:
             if desc.size > self.limits.max_layer_bytes:
                 raise self.limits.exceeded("max_layer_bytes", f"{what}: {desc.size} bytes")
             self.check_stored(desc, what)
-            if not getattr(self.blobs, "remote", False):
+            if not self.blobs.remote:
                 self.hash_layer(desc)
 
     def chosen(self, children: list[m.Descriptor]) -> list[m.Descriptor]:

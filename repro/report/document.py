@@ -46,19 +46,6 @@ def _platform_json(p: PlatformResult, findings: tuple[Finding, ...] = ()) -> dic
             "a": side(p.a), "b": side(p.b), "layers": [_layer_json(l) for l in p.layers]}
 
 
-def digest_of(img: Any) -> str:
-    """Which document an image's digest names: its `index`, its one `manifest`, or (a
-    docker-archive, which has no manifest of its own) its `config`: docker's image ID."""
-    manifests = getattr(img, "manifests", ())
-    if img.digest in (getattr(img, "indexes", None) or {}):
-        return "index"
-    if any(m.descriptor.digest == img.digest for m in manifests):
-        return "manifest"
-    if any(m.config_descriptor.digest == img.digest for m in manifests):
-        return "config"
-    return "image"
-
-
 DIGEST_LABELS = {"index": "index", "manifest": "manifest", "config": "image ID", "image": "digest"}
 
 
@@ -91,7 +78,7 @@ def build_report(result: DiffResult, *, build: Mapping[str, Any] | None = None,
         "schema": SCHEMA,
         "tool": {"name": "repro", "version": __version__},
         "verdict": "reproducible" if not fs else "not-reproducible",
-        "inputs": [{"ref": img.ref, "kind": img.kind, "digest": img.digest, "digest_of": digest_of(img)}
+        "inputs": [{"ref": img.ref, "kind": img.kind, "digest": img.digest, "digest_of": img.digest_of}
                    for img in (result.a, result.b)],
     }
     if build is not None:
@@ -131,16 +118,30 @@ class BuildRecord(Protocol):
     daemon: str
     snapshotter: str
     duration: float
-    variations: Sequence[Any]  # repro.buildkit.variations: what was applied to this build
+    variations: Sequence[Any]  # repro.buildkit.variations.Applied: what each variation did in this build
     varied: bool
+    started: float  # wall-clock time the build's client started
 
 
-def build_document(results: Sequence[BuildRecord], epoch_source: str) -> dict[str, Any]:
+# why the two sets of variations weigh differently (docs/variations.md)
+VARIATION_SETS = {
+    "default": "the realistic set: what differs between two machines running the same BuildKit",
+    "all": "the realistic set and what BuildKit itself keeps fixed (a difference only these provoke is still "
+           "reproduced by every BuildKit of this version)",
+    "custom": "a chosen set",
+    "none": "no variation: the builds started together and saw the same machine",
+}
+
+
+def build_document(results: Sequence[BuildRecord], epoch_source: str, selection: Any = None) -> dict[str, Any]:
     """The report's `build` object: the settings every build shared, and each build.
-    `epoch_source`: where SOURCE_DATE_EPOCH came from (flag, repro.toml or git)."""
+    `epoch_source`: where SOURCE_DATE_EPOCH came from (flag, repro.toml or git);
+    `selection`: the variations chosen for builds 2..N (repro.buildkit.variations.Selection)."""
+    import datetime
+
     first = results[0]
     versions = sorted({r.buildkit_version for r in results})
-    return {
+    doc: dict[str, Any] = {
         "buildkit_version": versions[0] if len(versions) == 1 else versions,
         "source_date_epoch": first.source_date_epoch,
         "exporter": dict(first.exporter),
@@ -148,9 +149,58 @@ def build_document(results: Sequence[BuildRecord], epoch_source: str) -> dict[st
         "vary": "; ".join(a.value for a in results[-1].variations if a.applied) or None,
         "builds": [{"digest": r.image_digest, "builder": r.builder, "driver": r.driver, "daemon": r.daemon,
                     "snapshotter": r.snapshotter,
-                    "duration": round(r.duration, 3), "varied": r.varied} for r in results],
+                    "duration": round(r.duration, 3), "varied": r.varied,
+                    "started": datetime.datetime.fromtimestamp(r.started, datetime.timezone.utc)
+                    .isoformat(timespec="milliseconds").replace("+00:00", "Z") if r.started else None,
+                    "variations": [a.to_json() for a in r.variations]} for r in results],
         "source_date_epoch_from": epoch_source,
     }
+    if selection is not None:
+        doc["variations"] = {"set": selection.label, "names": list(selection.names),
+                             "strict_only": list(selection.strict_only), "about": VARIATION_SETS[selection.label]}
+    return doc
+
+
+def variation_lines(build: Mapping[str, Any]) -> list[str]:
+    """How the builds were varied, in words, for the text and Markdown headers: the set,
+    what each varied build got, what could not be applied and why, what --bisect cost."""
+    var = build.get("variations")
+    if not isinstance(var, Mapping):
+        return []
+    label = str(var.get("set") or "custom")
+    names = ", ".join(str(n) for n in var.get("names") or [])
+    out = [f"variations: {label}" + (f" ({names})" if label == "custom" and names else "")
+           + f" — {var.get('about') or VARIATION_SETS.get(label, '')}"]
+    for i, b in enumerate(build.get("builds") or []):
+        applied = [a for a in (b.get("variations") or []) if isinstance(a, Mapping)]
+        if i == 0 or not applied:
+            continue
+        done = [f"{a['name']} ({a.get('value')})" for a in applied if a.get("applied")]
+        out.append(f"  build {i + 1}: " + (", ".join(done) or "nothing applied"))
+        for a in applied:
+            if a.get("not_applied"):
+                out.append(f"  {'partly applied' if a.get('applied') else 'not applied'} in build {i + 1}: "
+                           f"{a['name']} — {a['not_applied']}")
+    bis = build.get("bisect")
+    if isinstance(bis, Mapping):
+        out.append(f"bisect: {bis.get('builds')} extra builds in {bis.get('seconds')} s (two unvaried references "
+                   f"and one build per variation: {', '.join(bis.get('candidates') or []) or 'none'})")
+    return out
+
+
+def provoked_text(f: Mapping[str, Any], build: Mapping[str, Any] | None) -> str | None:
+    """A finding's `provoked_by` in words (None when it was not attributed)."""
+    by = f.get("provoked_by")
+    if by is None:
+        return None
+    if not by:
+        return "no variation — it differs anyway (randomness, the network, the daemon)"
+    var = (build or {}).get("variations") or {}
+    strict = set(var.get("strict_only") or []) if isinstance(var, Mapping) else set()
+    text = ", ".join(str(v) for v in by)
+    if strict and set(by) <= strict:
+        text += " (strict only: every BuildKit build of this version reproduces it, so it matters less)"
+    return text
 
 
 def name_inputs(doc: Report, names: Mapping[str, str]) -> None:

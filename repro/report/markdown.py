@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping
 
-from repro.report.document import digest_label, unknown_count
+from repro.report.document import digest_label, provoked_text, unknown_count, variation_lines
 from repro.report.escape import controls
 from repro.report.nested import listings
 
@@ -92,6 +92,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         out.append(f"Built with BuildKit {bd.get('buildkit_version', '?')}, "
                    f"`SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}`" + (f"; builders: {who}." if who else "."))
         out.append("")
+        varied = variation_lines(bd)
+        if varied:  # our own words, with variation names and the wrapper's reasons (no image content)
+            out += [f"- {_esc(line.strip())}" for line in varied] + [""]
 
     for w in doc.get("warnings") or []:  # e.g. executables built for another platform
         if isinstance(w, Mapping):
@@ -127,7 +130,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
             title = f"{name}: merged filesystem"
         else:
             title = f"{name}: layer {layer} — {_code(instr.get((plat, layer)) or '')}"
-        out += [f"### {title}", "", "| path / field | what | A | B | cause |", "|---|---|---|---|---|"]
+        attributed = any(f.get("provoked_by") is not None for f in fs)  # check --bisect
+        out += [f"### {title}", "", "| path / field | what | A | B | cause |" + (" provoked by |" if attributed else ""),
+                "|---|---|---|---|---|" + ("---|" if attributed else "")]
         for f in fs:
             det = f.get("detail", {})
             if f["field"] == "history" and "index" in det:
@@ -138,9 +143,10 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 what = _esc(what) + " " + _code(str(det["key"]))
             else:
                 what = _esc(what)
+            provoked = provoked_text(f, doc.get("build")) if attributed else None
             where = f.get("path") or (det.get("entry") if f["kind"] == "index" else None) or f["kind"]
             out.append(f"| {_cell(where)} | {what} | {_cell(f.get('a'))} | {_cell(f.get('b'))} "
-                       f"| {f.get('cause') or 'unexplained'} |")
+                       f"| {f.get('cause') or 'unexplained'} |" + (f" {_esc(provoked or '—')} |" if attributed else ""))
         for f in fs:
             if f.get("stage_chain"):
                 from repro.dockerfile.chain import chain_text

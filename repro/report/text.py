@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Mapping
 
-from repro.report.document import input_digest, manifest_name, platform_digests, sections, unknown_count
+from repro.report.document import (input_digest, manifest_name, platform_digests, provoked_text, sections,
+                                   unknown_count, variation_lines)
 from repro.report.nested import listings
 
 MAX_ENTRIES = 20  # nested-archive entries listed per archive
@@ -38,7 +39,7 @@ def _when(v: Any) -> str:
         return ""
 
 
-def _finding_line(f: Mapping[str, Any]) -> list[str]:
+def _finding_line(f: Mapping[str, Any], build: Mapping[str, Any] | None = None) -> list[str]:
     what = f.get("path") or f["field"]
     fld = f["field"]
     label = f"{what}  {fld}" if f.get("path") else fld
@@ -62,6 +63,9 @@ def _finding_line(f: Mapping[str, Any]) -> list[str]:
         from repro.dockerfile.chain import chain_text
 
         lines.append(f"    made by: {chain_text(f['stage_chain'])}")
+    provoked = provoked_text(f, build)
+    if provoked:
+        lines.append(f"    provoked by: {provoked}")
     if f.get("cause"):
         lines.append(f"    cause: {f['cause']} — {f.get('hint') or ''}".rstrip(" —"))
     d = f.get("detail") or {}
@@ -109,6 +113,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
         bd = doc["build"]
         out.append(f"build: BuildKit {bd.get('buildkit_version', '?')}, SOURCE_DATE_EPOCH={bd.get('source_date_epoch')}"
                    + (f", builders: {builders_line(bd)}" if builders_line(bd) else ""))
+        out.extend(variation_lines(bd))
     for w in doc.get("warnings") or []:  # e.g. executables built for another platform
         if isinstance(w, Mapping):
             out.append(f"warning: {w.get('message', '')}")
@@ -129,7 +134,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
         out.append("")
         out.append("index")
         for f in top:
-            out.extend("  " + l for l in _finding_line(f))
+            out.extend("  " + l for l in _finding_line(f, doc.get('build')))
 
     for sec in plats:
         p = sec.platform
@@ -147,7 +152,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
         else:
             out.append(f"{name}: {platform_digests(doc, p)}{merged}")
         for f in sec.head:
-            out.extend(f"  {f['kind']}: " + l if i == 0 else "  " + l for i, l in enumerate(_finding_line(f)))
+            out.extend(f"  {f['kind']}: " + l if i == 0 else "  " + l for i, l in enumerate(_finding_line(f, doc.get('build'))))
         layer_fs = sec.layers
         for layer in p["layers"]:
             lf = layer_fs.get(layer["index"], [])
@@ -158,11 +163,11 @@ def render_text(doc: Mapping[str, Any]) -> str:
                 continue
             out.append(f"  layer {layer['index']}  {instr}  — {status}")
             for f in lf:
-                out.extend("    " + l for l in _finding_line(f))
+                out.extend("    " + l for l in _finding_line(f, doc.get('build')))
         if None in layer_fs:  # merged comparison
             out.append("  merged filesystem")
             for f in layer_fs[None]:
-                out.extend("    " + l for l in _finding_line(f))
+                out.extend("    " + l for l in _finding_line(f, doc.get('build')))
 
     s = doc["summary"]
     out.append("")

@@ -53,13 +53,23 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 EPOCH = 1700000000  # 2023-11-14T22:13:20Z, as every example context
 GAP = 2.0  # seconds between the end of side A and the start of side B
 BASES_DIR = os.path.join(HERE, "bases")  # one directory per derived base: bases/NAME/Dockerfile (FROM debian)
+# where derived bases are looked up, first match wins: a corpus loaded with load(DIR) puts
+# DIR/bases (when it has one) before this corpus's own
+BASES_DIRS: list[str] = [BASES_DIR]
+
+
+def base_dir(name: str) -> str | None:
+    """The directory of the derived base `name` (holding its Dockerfile), if any."""
+    for d in BASES_DIRS:
+        if os.path.isfile(os.path.join(d, name, "Dockerfile")):
+            return os.path.join(d, name)
+    return None
 
 
 def bases() -> tuple[str, ...]:
     """The base images a context may name: busybox, debian, and each of bases/."""
-    derived = sorted(n for n in os.listdir(BASES_DIR) if os.path.isfile(os.path.join(BASES_DIR, n, "Dockerfile"))) \
-        if os.path.isdir(BASES_DIR) else []
-    return ("busybox", "debian", *derived)
+    derived = {n for d in BASES_DIRS if os.path.isdir(d) for n in os.listdir(d) if base_dir(n)}
+    return ("busybox", "debian", *sorted(derived))
 BUILD_TIMEOUT = 3600
 
 
@@ -124,7 +134,11 @@ def parse_expect(text: str, where: str) -> tuple[str, tuple[Expected, ...], tupl
 
 
 def load(corpus: str = HERE, names: list[str] | None = None) -> list[Context]:
-    """Every context of a corpus (directories holding a Dockerfile and an expect file)."""
+    """Every context of a corpus (directories holding a Dockerfile and an expect file).
+    A corpus may bring derived bases of its own in DIR/bases/NAME/Dockerfile."""
+    own = os.path.join(corpus, "bases")
+    if os.path.isdir(own) and os.path.abspath(own) not in map(os.path.abspath, BASES_DIRS):
+        BASES_DIRS.insert(0, own)
     out = []
     for name in sorted(os.listdir(corpus)):
         d = os.path.join(corpus, name)
@@ -172,9 +186,9 @@ def _make_base(kind: str, log: Any) -> tuple[str, str]:
         make = _load_script("make_debian_base")
         out = make.default_dir()
         return out, make.make_debian_base(out)
-    if kind in bases():
-        deb, deb_digest = base_image("debian", log) if kind != "debian" else ("", "")
-        ctx = os.path.join(BASES_DIR, kind)
+    ctx = base_dir(kind)
+    if ctx is not None:
+        deb, deb_digest = base_image("debian", log)
         key = _hash_tree(ctx, deb_digest)
         out = os.path.join(cache_dir(), f"base-{kind}-{key[:16]}")
         os.makedirs(cache_dir(), exist_ok=True)

@@ -106,7 +106,7 @@ def test_dockerfile_syntax_error_is_build_error_with_buildkit_message(isolated, 
 
 def test_failing_run_reports_the_exit_code(isolated, buildkit_tools, base_image, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM base\nRUN echo about to fail && exit 3\n")
-    with pytest.raises(BuildError, match="exit code: 3"):
+    with pytest.raises(BuildError, match="exit code:? 3"):
         build(spec_for(str(tmp_path), base_image), str(tmp_path / "out.tar"), progress="quiet", tools=buildkit_tools)
 
 
@@ -121,7 +121,7 @@ def test_builds_go_to_the_given_addresses(isolated, buildkit_tools, base_image, 
 
 def test_one_failed_build_fails_the_batch_and_stops_the_rest(isolated, buildkit_tools, base_image, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM base\nRUN exit 7\n")
-    with pytest.raises(BuildError, match="exit code: 7"):
+    with pytest.raises(BuildError, match="exit code:? 7"):
         build_many(spec_for(str(tmp_path), base_image), 2, str(tmp_path / "out"), progress="quiet",
                    tools=buildkit_tools)
     assert sorted(os.listdir(tmp_path / "out")) == []

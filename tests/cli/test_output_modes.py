@@ -68,3 +68,40 @@ def test_built_tarball_gets_the_umask_mode(isolated, base_image, tmp_path):
                        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert mode(out) == 0o644
+
+
+def test_an_output_that_is_a_pipe_or_device_is_written_into_not_replaced(capsys, tmp_path):
+    # `-o /dev/null` as root once replaced /dev/null with a regular file (the temp-file rename):
+    # here a FIFO stands in for the device
+    import threading
+
+    write_image(base_spec(), tmp_path / "a.tar")
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    with pytest.raises(SystemExit) as e:
+        main(["diff", str(tmp_path / "a.tar"), str(tmp_path / "a.tar"), "--format", "json", "-q", "-o", str(fifo)])
+    reader.join(30)
+    capsys.readouterr()
+    assert e.value.code == 0
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert b'"verdict": "reproducible"' in got[0]
+    assert sorted(os.listdir(tmp_path)) == ["a.tar", "report.fifo"]  # no temp file beside it
+
+
+def test_a_pipe_named_where_no_file_can_be_made_is_still_an_output(capsys, tmp_path):
+    # the fail-fast check (atomic.check_output_file) must not ask a device or a pipe's
+    # directory for room: /proc/self/fd takes no new file, not even from root
+    write_image(base_spec(), tmp_path / "a.tar")
+    r, w = os.pipe()
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["diff", str(tmp_path / "a.tar"), str(tmp_path / "a.tar"), "--format", "json", "-q",
+                  "-o", f"/proc/self/fd/{w}"])
+        assert e.value.code == 0, capsys.readouterr().err
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert b'"verdict": "reproducible"' in f.read()

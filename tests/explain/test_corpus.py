@@ -54,3 +54,17 @@ def test_context(pairs, ctx):
     assert [s for s in scores if not s.ok] == []
     if not ctx.expect:
         assert report["verdict"] == "reproducible"
+
+
+def test_a_held_out_corpus_may_bring_bases_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "BASES_DIRS", list(corpus.BASES_DIRS))
+    (tmp_path / "bases" / "debian-extra").mkdir(parents=True)
+    (tmp_path / "bases" / "debian-extra" / "Dockerfile").write_text("FROM base\nRUN true\n")
+    case = tmp_path / "deb-extra-stamp"
+    case.mkdir()
+    (case / "Dockerfile").write_text("FROM base\nRUN date +%s > /stamp\n")
+    (case / "expect").write_text("# base: debian-extra\nstamp embedded-timestamp\n")
+    (ctx,) = corpus.load(str(tmp_path))
+    assert ctx.base == "debian-extra" and ctx.expect[0].cause == "embedded-timestamp"
+    assert corpus.base_dir("debian-extra") == str(tmp_path / "bases" / "debian-extra")
+    assert corpus.base_dir("debian-python") == os.path.join(corpus.BASES_DIR, "debian-python")

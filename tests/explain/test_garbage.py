@@ -14,7 +14,8 @@ from repro.explain.formats import FORMATS, context, look_inside
 
 MAGICS = [b"", b"\x1f\x8b\x08\x00", b"\x1f\x8b\x08\x1f", b"PK\x03\x04", b"PK\x05\x06",
           b"\x7fELF\x01\x01", b"\x7fELF\x02\x02", b"\x7fELF\x02\x01\x01" + bytes(9),
-          struct.pack("<H", 3495) + b"\r\n", struct.pack("<H", 3379) + b"\r\n"]
+          struct.pack("<H", 3495) + b"\r\n", struct.pack("<H", 3379) + b"\r\n",
+          b"!<arch>\n", b"!<arch>\ndebian-binary   1700000000  0     0     100644  4         `\n"]
 
 
 def with_tar_magic(data: bytes) -> bytes:
@@ -39,7 +40,7 @@ def test_format_looks_never_raise_on_garbage(fmt, a, b):
 
 @settings(max_examples=200, deadline=None)
 @given(a=garbage, b=garbage,
-       path=st.sampled_from(["x.gz", "x.tar", "x.jar", "x.pyc", "x", "x.tgz"]))
+       path=st.sampled_from(["x.gz", "x.tar", "x.jar", "x.pyc", "x", "x.tgz", "x.deb", "x.a"]))
 def test_look_inside_never_raises_on_garbage(a, b, path):
     json.dumps(look_inside(path, a, b, context(Clock(anchors=(1_700_000_000.0,), epochs=(1_600_000_000,)))))
 

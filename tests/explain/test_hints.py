@@ -284,6 +284,16 @@ ELF_CASES = [
 ]
 
 
+ARCHIVE_CASES = [
+    Case("dpkg-deb", content("srv/app_1.0_all.deb", "RUN dpkg-deb --root-owner-group -b /pkg /srv/app_1.0_all.deb"),
+         "nested-archive-mtime", BY_ID["nested-archive-mtime"].commands[2].hint,
+         "`dpkg-deb --root-owner-group -b /pkg /srv/app_1.0_all.deb`"),
+    Case("ar", content("usr/local/lib/libx.a", "RUN ar rcs /usr/local/lib/libx.a /src/x.o"),
+         "nested-archive-mtime", BY_ID["nested-archive-mtime"].commands[3].hint,
+         "`ar rcs /usr/local/lib/libx.a /src/x.o`"),
+]
+
+
 def check(case: Case, out: Finding) -> None:
     assert out.cause == case.cause, (case.name, out.cause, dict(out.detail or {}))
     assert out.hint.endswith(case.hint), (case.name, out.hint)
@@ -303,6 +313,14 @@ def test_elf_hint(case, elves):
     check(case, run(case, elves["dated" if case.cause == "embedded-timestamp" else "plain"]))
 
 
+@pytest.mark.parametrize("case", ARCHIVE_CASES, ids=[c.name for c in ARCHIVE_CASES])
+def test_archive_hint(case, tmp_path):
+    from tests.explain.test_ar import build_debs, build_libraries
+
+    a, b = build_debs(tmp_path) if case.name == "dpkg-deb" else build_libraries(tmp_path)
+    check(case, run(case, (a, b)))
+
+
 def test_unknown_hint_names_diffoscope_and_the_report_dir():
     (out,) = explain([content("etc/app.conf", "COPY app.conf /etc/app.conf")],
                      contents=lambda f: (b"level=1\n", b"level=2\n"), context=ExplainContext(report_dir="out"))
@@ -312,5 +330,5 @@ def test_unknown_hint_names_diffoscope_and_the_report_dir():
 def test_every_hint_of_the_catalogue_has_its_case():
     texts = {c.hint for c in CATALOGUE if c.id != "unknown"}  # unknown's hint is made per finding (above)
     texts |= {cmd.hint for c in CATALOGUE for cmd in c.commands if cmd.hint}
-    tested = {c.hint for c in CASES + ELF_CASES}
+    tested = {c.hint for c in CASES + ELF_CASES + ARCHIVE_CASES}
     assert texts - tested == set()

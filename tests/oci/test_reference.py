@@ -104,3 +104,41 @@ def test_instructions_skip_empty_layer_history_entries():
     assert layer_instructions(history, 2) == ["COPY a /", "RUN make"]
     assert layer_instructions(history, 3) == ["COPY a /", "RUN make", None]  # history too short
     assert layer_instructions(None, 2) == [None, None]
+
+
+# -- one table of sources (repro.oci.reference.SOURCES) -----------------------------------
+
+
+def _open_test_archive(ref, tar, limits, verify_all):  # type: ignore[no-untyped-def]
+    tar.close()
+    return ("opened", ref.kind, ref.path, ref.name)
+
+
+def test_a_row_in_sources_is_all_parsing_and_opening_need(monkeypatch, tmp_path):
+    import tarfile
+
+    from repro.oci import open_image, reference
+
+    row = reference.Source("test-archive", "tar", f"{__name__}:_open_test_archive", marker="test.json")
+    monkeypatch.setattr(reference, "SOURCES", reference.SOURCES + (row,))
+    path = tmp_path / "t.tar"
+    (tmp_path / "test.json").write_text("{}")
+    with tarfile.open(path, "w") as tf:
+        tf.add(tmp_path / "test.json", "test.json")
+    assert parse_reference(f"test-archive:{path}:name").kind == "test-archive"
+    assert open_image(f"test-archive:{path}:name") == ("opened", "test-archive", str(path), "name")
+    assert open_image(str(path)) == ("opened", "", str(path), "")  # a bare path: found by its marker
+    with pytest.raises(InputError, match="use oci-archive:, oci:, docker-archive:, docker:// or test-archive:"):
+        parse_reference("dir:/nonexistent")
+
+
+def test_every_blob_store_declares_the_blobs_protocol():
+    import inspect
+
+    from repro.oci import archive, docker_archive, layout, registry, walker
+
+    for cls in (archive.ArchiveBlobs, layout.LayoutBlobs, docker_archive.DockerBlobs, registry.RegistryBlobs):
+        assert walker.Blobs in cls.__mro__, cls  # subclassed: the declared defaults apply
+    assert registry.RegistryBlobs.remote and not registry.RegistryBlobs.listed
+    assert not layout.LayoutBlobs.remote and layout.LayoutBlobs.listed and not layout.LayoutBlobs.unanchored
+    assert "getattr(" not in inspect.getsource(walker)  # capabilities are declared, never probed

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from repro.cli import main
-from repro.diff import diff_images
+from repro.diff import DiffOptions, diff_images, fetch_contents
 from repro.errors import InputError
 from repro.extract import extract, safe_relpath
 from repro.oci import open_image
@@ -72,13 +72,38 @@ def test_report_dir_must_be_empty_and_nothing_partial_is_left(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep").write_text("mine")
     with open_image(str(tmp_path / "a.tar")) as a, open_image(str(tmp_path / "b.tar")) as b:
-        r = diff_images(a, b)
-        doc = build_report(r)
+        r = diff_images(a, b, DiffOptions(keep_files=True))
+    doc = build_report(r)
+    with fetch_contents(r) as contents:  # the images are closed: extract writes what the diff captured
         with pytest.raises(InputError, match="not empty"):
-            extract(r, r.findings, doc, str(tmp_path / "full"))
+            extract(r, r.findings, contents, doc, str(tmp_path / "full"))
         assert (tmp_path / "full" / "keep").read_text() == "mine"
-        counts = extract(r, r.findings, doc, str(tmp_path / "out"))
+        counts = extract(r, r.findings, contents, doc, str(tmp_path / "out"))
     assert counts == {"files": 2}
     assert (tmp_path / "out" / "a" / "x").read_bytes() == b"1" and (tmp_path / "out" / "b" / "x").read_bytes() == b"2"
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p]
     assert simple is not None
+
+
+def test_a_signal_right_after_mkdtemp_leaves_no_partial_dir(tmp_path, monkeypatch):
+    # perf's note: SIGINT between mkdtemp and the try used to leave DIR.partial-XXXX behind
+    import signal
+    import tempfile
+
+    import repro.extract as ex
+
+    write_image(ImageSpec([LayerSpec([g.file("x", b"1")])]), tmp_path / "a.tar")
+    write_image(ImageSpec([LayerSpec([g.file("x", b"2")])]), tmp_path / "b.tar")
+    with open_image(str(tmp_path / "a.tar")) as a, open_image(str(tmp_path / "b.tar")) as b:
+        r = diff_images(a, b, DiffOptions(keep_files=True))
+    real = tempfile.mkdtemp
+
+    def mkdtemp_then_signal(*args, **kwargs):  # type: ignore[no-untyped-def]
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # arrives with the directory made, before extract knows its name
+        return made
+
+    monkeypatch.setattr(ex.tempfile, "mkdtemp", mkdtemp_then_signal)
+    with fetch_contents(r) as contents, pytest.raises(KeyboardInterrupt):
+        extract(r, r.findings, contents, build_report(r), str(tmp_path / "out"))
+    assert sorted(os.listdir(tmp_path)) == ["a.tar", "b.tar"]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repro.diff.engine import DiffResult, LayerPair, PlatformResult
+from repro.diff.engine import DiffResult, InputImage, LayerPair, PlatformResult
 from repro.diff.finding import Finding, printable
 from repro.diff.policy import Policy
 from repro.report import RENDERERS, build_report, render
@@ -41,7 +41,7 @@ def _layer(digest: str) -> SimpleNamespace:
 
 def report_with(name: str, other: str, platform: str) -> dict:
     """A report document whose every image-derived string is `name` / `other`."""
-    img = lambda ref: SimpleNamespace(ref=ref, kind="oci-archive", digest="sha256:" + "a" * 64)  # noqa: E731
+    img = lambda ref: InputImage(ref, "oci-archive", "sha256:" + "a" * 64, "image")  # noqa: E731
     m = SimpleNamespace(descriptor=SimpleNamespace(digest="sha256:" + "b" * 64, media_type="x"),
                         config_descriptor=SimpleNamespace(digest="sha256:" + "c" * 64), layers=(1,))
     pair = LayerPair(0, name, _layer("sha256:" + "d" * 64), _layer("sha256:" + "e" * 64), "differs")

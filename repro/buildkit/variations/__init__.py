@@ -190,7 +190,8 @@ def _from_log(name: str, value: str, log: list[dict]) -> Applied:
     if done == steps:
         return Applied(name, True, value)
     if done == 0:
-        return Applied(name, False, value, f"in none of the {steps} RUN steps: {said}")
+        where = "in the only RUN step" if steps == 1 else f"in none of the {steps} RUN steps"
+        return Applied(name, False, value, f"{where}: {said}")
     return Applied(name, True, value, f"not in {steps - done} of {steps} RUN steps: {said}")
 
 

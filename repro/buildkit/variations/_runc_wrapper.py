@@ -31,10 +31,13 @@ Edits (each names its variation; the order is kept):
 Besides the edits, a plan may hold `sync` (not a variation: it edits nothing):
     {"dir": D, "me": NAME, "wait_for": [NAME...], "gap": SECONDS, "align": BOOL, "timeout": SECONDS}
 Each RUN step claims the next step number k of its build (file D/NAME.k, holding the
-time), waits until every build in `wait_for` has started its step k (or is done:
-D/NAME.done), then until the latest of those start times plus `gap` (see sync()). With `align`, the
-moment is first rounded up to just after the next whole second, over its own time too:
-builds that wait for each other then read a second-resolution clock in the same second.
+time, and " shim" when the step waits inside its container), waits until every build in
+`wait_for` has started its step k (or is done: D/NAME.done), then until the latest of those
+start times plus `gap` (see sync()). With `align`, a shimmed step's start time is when its
+shim runs inside the container (it creates D/ready/NAME.k first: creating a container can
+take seconds on a busy machine, longer than the margin below), and the moment is rounded up to
+just after the next whole second, over its own time too: builds that wait for each other
+then read a second-resolution clock in the same second.
 The varied build of a check waits for the control (gap = its stagger); the builds of a
 --bisect round all wait for each other (align).
 
@@ -75,9 +78,13 @@ def main(argv):
 
 
 SHIM_DIR = "/dev/.repro-sync"
+READY = "ready"  # D/ready/NAME.k: the shim of NAME's step k runs (D/ready is writable by any step's user)
+READY_TIMEOUT = 60.0  # a shim that never says it runs (it could not write there): its mark's time stands
 # `env -i` gives the step's command exactly its own environment again: the shim's shell
 # exports SHLVL and PWD, which must not reach the command (nor an image that records it)
-SHIM = ('i=0; while [ ! -e {marks}/{go} ] && [ $i -lt {polls} ]; do usleep 10000; i=$((i+1)); done; '
+# (in a subshell: a failed redirection of `:`, a special builtin, would end the shell itself)
+SHIM = ('(: >{ready}) 2>/dev/null; '
+        'i=0; while [ ! -e {marks}/{go} ] && [ $i -lt {polls} ]; do usleep 10000; i=$((i+1)); done; '
         'exec {busybox} env -i "$@"')
 
 
@@ -99,26 +106,34 @@ def sync(plan, spec, rootfs):
             k += 1
             continue
         mine = time.time()
-        os.write(fd, repr(mine).encode())
-        os.close(fd)
         break
-    if not plan.get("wait_for") and not plan.get("align"):
-        return {"step": k}
     busybox = plan.get("busybox")
     timeout = float(plan.get("timeout", 600))
     process = spec.get("process", {})
     args, env = process.get("args") or [], process.get("env") or []
     # `env -i ENV... ARGS...` takes the first word without "=" for the command
-    if busybox and os.path.isfile(busybox) and args and "=" not in args[0] and all("=" in e for e in env):
+    shim = bool((plan.get("wait_for") or plan.get("align")) and busybox and os.path.isfile(busybox) and args
+                and "=" not in args[0] and all("=" in e for e in env))
+    says_ready = shim and os.path.isdir(os.path.join(directory, READY))
+    os.write(fd, (repr(mine) + (" shim" if says_ready else "")).encode())
+    os.close(fd)
+    if not plan.get("wait_for") and not plan.get("align"):
+        return {"step": k}
+    if shim:
         go = f"go.{k}.{me}"
-        if _spawn(lambda: _release(plan, k, mine, timeout, os.path.join(directory, go))):
+        ready = os.path.join(directory, READY, f"{me}.{k}") if says_ready else None
+        if _spawn(lambda: _release(plan, k, mine, timeout, os.path.join(directory, go), ready)):
             spec.setdefault("mounts", []).extend([
                 {"destination": SHIM_DIR + "/busybox", "type": "bind", "source": busybox,
                  "options": ["rbind", "ro", "nosuid", "nodev"]},
                 {"destination": SHIM_DIR + "/marks", "type": "bind", "source": directory,
                  "options": ["rbind", "ro", "nosuid", "nodev"]}])
+            if says_ready:
+                spec["mounts"].append({"destination": SHIM_DIR + "/" + READY, "type": "bind",
+                                       "source": os.path.join(directory, READY),
+                                       "options": ["rbind", "rw", "nosuid", "nodev", "noexec"]})
             script = SHIM.format(marks=SHIM_DIR + "/marks", go=go, polls=int(timeout * 100),
-                                 busybox=SHIM_DIR + "/busybox")
+                                 busybox=SHIM_DIR + "/busybox", ready=f"{SHIM_DIR}/{READY}/{me}.{k}")
             if not any(e.startswith("HOME=") for e in env):  # what runc adds when the build sets no HOME
                 env = [*env, "HOME=" + _home(spec, rootfs)]
             process["args"] = [SHIM_DIR + "/busybox", "sh", "-c", script, "repro-sync", *env, *args]
@@ -145,21 +160,27 @@ def _home(spec, rootfs):
     return "/"
 
 
-def _release_time(plan, k, mine, timeout):
+def _release_time(plan, k, mine, timeout, ready=None):
     """When step k may start: after every peer has started its step k (or is done), the
     latest of their start times (rounded up past the next whole second with `align`,
-    over this build's own too) plus `gap`; None for no wait."""
+    over this build's own too) plus `gap`; None for no wait. With `align`, a shimmed
+    step's start time is when its shim runs (its D/ready file; `ready`: this step's)."""
     directory = plan["dir"]
     deadline = time.monotonic() + timeout
+    align = plan.get("align")
     times = []
     for peer in plan.get("wait_for", ()):
         mark, done = os.path.join(directory, f"{peer}.{k}"), os.path.join(directory, f"{peer}.done")
         while not os.path.exists(mark) and not os.path.exists(done) and time.monotonic() < deadline:
             time.sleep(0.01)
-        when = _read_time(mark)
+        when, shimmed = _read_mark(mark)
+        if when is not None and align and shimmed:
+            when = _ready_time(os.path.join(directory, READY, f"{peer}.{k}"), done, deadline) or when
         if when is not None:
             times.append(when)
-    if plan.get("align"):
+    if align and ready is not None:
+        mine = _ready_time(ready, None, deadline) or mine
+    if align:
         base = math.floor(max(times + [mine])) + 1.05
     elif times:
         base = max(times)
@@ -168,8 +189,22 @@ def _release_time(plan, k, mine, timeout):
     return base + float(plan.get("gap", 0))
 
 
-def _release(plan, k, mine, timeout, go):
-    release = _release_time(plan, k, mine, timeout)
+def _ready_time(path, done, deadline):
+    """When the shim that creates `path` ran (its mtime), waiting for it up to READY_TIMEOUT;
+    None if it never came, or the build is done (`done` exists)."""
+    give_up = min(deadline, time.monotonic() + READY_TIMEOUT)
+    while time.monotonic() < give_up:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            if done is not None and os.path.exists(done):
+                return None
+            time.sleep(0.01)
+    return None
+
+
+def _release(plan, k, mine, timeout, go, ready=None):
+    release = _release_time(plan, k, mine, timeout, ready)
     if release is not None:
         time.sleep(max(0.0, release - time.time()))
     with open(go + ".tmp", "w"):
@@ -200,17 +235,18 @@ def _spawn(job):
         os._exit(0)
 
 
-def _read_time(path):
+def _read_mark(path):
+    """A step mark's (time, shimmed); (None, False) when unreadable."""
     for _ in range(100):  # the mark exists; its writer may not have written the time yet
         try:
             with open(path) as f:
-                text = f.read()
-            return float(text)
+                words = f.read().split()
+            return float(words[0]), words[1:] == ["shim"]
         except OSError:
-            return None
-        except ValueError:
+            return None, False
+        except (ValueError, IndexError):
             time.sleep(0.001)
-    return None
+    return None, False
 
 
 def _subcommand(args):
@@ -303,12 +339,31 @@ def edit_umask(spec, edit, rootfs):
     return None
 
 
+# file systems of the container that are not the rootfs: a mount point made in one of
+# them never reaches a layer (one made in the rootfs would: an empty file or directory)
+_NOT_LAYERS = ("proc", "sysfs", "tmpfs", "devpts", "mqueue")
+
+
 def edit_mount(spec, edit, rootfs):
     if not os.path.exists(edit["source"]):  # runc would fail the RUN step
         return f"{edit['source']} is missing"
+    under = _mount_under(spec, edit["destination"])
+    if under is None or under.get("type") not in _NOT_LAYERS:
+        top = "/" + edit["destination"].strip("/").split("/")[0]
+        return f"{top} is not a mounted file system here (its mount point would reach the layer)"
     spec.setdefault("mounts", []).append({"destination": edit["destination"], "type": "bind",
                                           "source": edit["source"], "options": ["rbind", "ro", "nosuid", "nodev"]})
     return None
+
+
+def _mount_under(spec, destination):
+    """The spec's mount whose destination holds `destination` most closely (None: the rootfs)."""
+    best = None
+    for m in spec.get("mounts", []):
+        d = m.get("destination", "").rstrip("/") or "/"
+        if (destination == d or destination.startswith(d + "/")) and (best is None or len(d) > len(best["destination"])):
+            best = {**m, "destination": d}
+    return best
 
 
 def edit_preload(spec, edit, rootfs):

@@ -13,13 +13,13 @@ module's own keys (see each module's docstring and `look`).
 from __future__ import annotations
 
 from repro.explain import heuristics
-from repro.explain.formats import elf, gz, pyc, tar, text, xz
+from repro.explain.formats import ar, elf, gz, pyc, tar, text, xz
 from repro.explain.formats import zip as zip_
 from repro.explain.formats.base import Detail, Format, LookContext
 
 # Name-declared formats first (a pyc has no fixed magic), then magic, then text.
 FORMATS: tuple[Format, ...] = (
-    pyc.FORMAT, gz.FORMAT, xz.FORMAT, zip_.FORMAT, tar.FORMAT, elf.FORMAT, text.FORMAT,
+    pyc.FORMAT, gz.FORMAT, xz.FORMAT, zip_.FORMAT, tar.FORMAT, ar.FORMAT, elf.FORMAT, text.FORMAT,
 )
 
 
