@@ -718,7 +718,7 @@ class ReadAhead:
 
 def iter_entries(
     stream: BinaryIO, *, capture_limit: int = 0, max_entries: int = DEFAULT_MAX_ENTRIES,
-    content_sink: ContentSink | None = None,
+    content_sink: ContentSink | None = None, digests: bool = True,
 ) -> Iterator[tuple[Entry, bytes | None]]:
     """Each entry of the layer tar in order, its regular files' content hashed (sha256),
     with the content of regular files of at most `capture_limit` bytes. After the last
@@ -729,22 +729,27 @@ def iter_entries(
     may return a writer that receives the content piece by piece (for --report-dir:
     files of any size are streamed, never held in memory).
 
+    With `digests=False` regular files are not hashed (their `digest` is None) unless a
+    content sink or the capture limit asks for their bytes: for listings that show no
+    digests. The blob and diffID are verified all the same.
+
     The stream is read ahead by a thread (ReadAhead), so reading a layer and indexing it
     use two cores."""
     ahead = ReadAhead(stream)
     try:
-        yield from _index(TarCursor(ahead.read, max_entries), capture_limit, content_sink)
+        yield from _index(TarCursor(ahead.read, max_entries), capture_limit, content_sink, digests)
     finally:
         ahead.close()
 
 
-def _index(cursor: TarCursor, capture_limit: int,
-           content_sink: ContentSink | None) -> Iterator[tuple[Entry, bytes | None]]:
+def _index(cursor: TarCursor, capture_limit: int, content_sink: ContentSink | None,
+           digests: bool = True) -> Iterator[tuple[Entry, bytes | None]]:
     sha256 = hashlib.sha256
+    bare = not digests and content_sink is None and capture_limit <= 0  # no file's bytes needed
     with cursor.errors():
         while (header := cursor.next()) is not None:
             fields, size = header
-            if fields["type"] != "file":
+            if fields["type"] != "file" or bare:
                 cursor.skip(size)
                 yield make_entry(fields), None
                 continue
