@@ -75,7 +75,9 @@ def inspect(image: str, files: bool, fmt: str, **limit_opts: Any) -> None:
     registry = make_registry(limit_opts)
     limits = make_limits(limit_opts)
     with open_image(image, limits=limits, registry=registry) as img:
-        doc = jsonable(describe_image(img, files=files, max_entries=limits.max_entries_per_layer))
+        # the text listing shows no digests: its files are not hashed (layers are verified all the same)
+        doc = jsonable(describe_image(img, files=files, max_entries=limits.max_entries_per_layer,
+                                      digests=fmt == "json"))
     if fmt == "json":
         import json
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))

@@ -157,6 +157,26 @@ class _Side:
         except BaseException:
             self.failed = True
             raise
+        self._keyed()
+
+    def advance_with(self, leader: _Side) -> None:
+        """Advance both sides: `leader` parses its next header; this side takes the same
+        fields without parsing when its header bytes are the same (TarCursor.next_same:
+        then the two heads may be one dict), else parses its own."""
+        mark = leader.cursor.mark()
+        leader.advance()
+        if leader.head is not None:
+            try:
+                self.head = self.cursor.next_same(leader.cursor, mark, leader.head)
+            except BaseException:
+                self.failed = True
+                raise
+            if self.head is not None:
+                self._keyed()
+                return
+        self.advance()
+
+    def _keyed(self) -> None:
         if self.head is None:
             self.key = None
             return
@@ -199,6 +219,12 @@ class _Side:
             self.file_bytes += fields["size"]
         self.entries.append(make_entry(fields))
         return len(self.entries) - 1
+
+    def share(self, entry: Entry) -> None:
+        """Take the other side's entry (same header bytes, same content) as this side's."""
+        if entry.type == "file":
+            self.file_bytes += entry.size
+        self.entries.append(entry)
 
     def read_file(self, size: int, hold: int, capture_limit: int) -> tuple[str, bytes | None]:
         """sha256 of the current file, and its bytes if at most capture_limit."""
@@ -291,13 +317,11 @@ def index_pair(open_a: Opener, open_b: Opener, *, capture_limit: int, max_entrie
             told[:] = [n, nbytes]
 
     try:
-        a.advance()
-        b.advance()
+        b.advance_with(a)
         while a.head is not None or b.head is not None:
             if a.key is not None and a.key == b.key:
                 _aligned(a, b, hold, capture_limit, keep, found)
-                a.advance()
-                b.advance()
+                b.advance_with(a)
                 if len(a.entries) & 255 == 0:
                     report()
             elif b.key is None or (a.key is not None and _walk_order(a.key[0]) <= _walk_order(b.key[0])):
@@ -329,6 +353,12 @@ def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
     """The two current entries have the same (path, occurrence): compare their content."""
     (fa, na), (fb, nb) = a.head, b.head  # type: ignore[misc]
     key: Key = a.key  # type: ignore[assignment]
+    same = fb is fa  # the same header bytes (TarCursor.next_same): one Entry serves both if the content is equal
+    if same and fa["type"] != "file":
+        a.skip(na)
+        b.skip(nb)
+        b.share(a.entries[a.add(fa, None)])
+        return
     if fa["type"] != "file" or fb["type"] != "file":
         # not two regular files: no content to compare (a type change is its own finding)
         for side, f, n in ((a, fa, na), (b, fb, nb)):
@@ -344,6 +374,8 @@ def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
         found.differ(key, a.add(fa, da), b.add(fb, db), keep.keep(xa), keep.keep(xb))
         return
     if na > hold:
+        if same:  # the digests may differ: each side its own fields
+            fb = dict(fa)
         da, db = _compare_large(a, b, na)
         ia, ib = a.add(fa, da), b.add(fb, db)
         if da != db:
@@ -354,17 +386,17 @@ def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
     if sa is not None and sb is not None:
         view_b = memoryview(sb[0])[sb[1] : sb[1] + nb]
         if sa[0].startswith(view_b, sa[1]):
-            a.add(fa, None)  # byte for byte equal: neither side needs a digest
-            b.add(fb, None)
+            _equal(a, b, fa, fb, same)  # byte for byte equal: neither side needs a digest
             return
         pa, pb = [memoryview(sa[0])[sa[1] : sa[1] + na]], [view_b]
     else:  # a file across a chunk boundary (one in a few dozen)
         pa = [memoryview(sa[0])[sa[1] : sa[1] + na]] if sa is not None else a.data(na)
         pb = b.data(nb)
         if b"".join(pa) == b"".join(pb):
-            a.add(fa, None)
-            b.add(fb, None)
+            _equal(a, b, fa, fb, same)
             return
+    if same:
+        fb = dict(fa)
     da, db = hashlib.sha256(), hashlib.sha256()
     for piece in pa:
         da.update(piece)
@@ -373,6 +405,16 @@ def _aligned(a: _Side, b: _Side, hold: int, capture_limit: int, keep: _Budget,
     found.differ(key, a.add(fa, "sha256:" + da.hexdigest()), b.add(fb, "sha256:" + db.hexdigest()),
                  keep.keep(b"".join(pa) if na <= capture_limit else None),
                  keep.keep(b"".join(pb) if nb <= capture_limit else None))
+
+
+def _equal(a: _Side, b: _Side, fa: dict[str, Any], fb: dict[str, Any], same: bool) -> None:
+    """Two aligned files with equal content: no digest on either side; one Entry for
+    both when their headers were the same bytes."""
+    index = a.add(fa, None)
+    if same:
+        b.share(a.entries[index])
+    else:
+        b.add(fb, None)
 
 
 def _out_of_step(side: _Side, other: _Side, side_is_a: bool, hold: int, capture_limit: int, keep: _Budget,

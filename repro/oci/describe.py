@@ -12,8 +12,10 @@ from repro.oci.layer_index import iter_entries
 from repro.oci.model import Entry, Image, thaw
 
 
-def describe_image(img: Image, *, files: bool = False, max_entries: int = 300_000) -> dict[str, Any]:
-    """What `img` holds (see the module docstring); layers are read only with `files`."""
+def describe_image(img: Image, *, files: bool = False, max_entries: int = 300_000,
+                   digests: bool = True) -> dict[str, Any]:
+    """What `img` holds (see the module docstring); layers are read only with `files`
+    (and their regular files hashed only with `digests`, for listings that show them)."""
     doc: dict[str, Any] = {"ref": img.ref, "kind": img.kind, "digest": img.digest,
                            "index": {"annotations": dict(img.index.get("annotations") or {})} if img.index else None,
                            "manifests": []}
@@ -37,7 +39,8 @@ def describe_image(img: Image, *, files: bool = False, max_entries: int = 300_00
                                   "diff_id": layer.diff_id, "instruction": layer.instruction}
             if files and not m.is_attestation:
                 with img.open_layer(layer) as stream:
-                    ld["entries"] = [_entry_json(e) for e, _ in iter_entries(stream, max_entries=max_entries)]
+                    ld["entries"] = [_entry_json(e) for e, _ in iter_entries(stream, max_entries=max_entries,
+                                                                         digests=digests)]
             entry["layers"].append(ld)
         doc["manifests"].append(entry)
     return doc

@@ -57,6 +57,9 @@ _EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()  # one string for every
 _MTIME = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
 # name mode uid gid size mtime chksum typeflag linkname magic+version uname gname devmajor devminor prefix
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s")
+# the same block in fewer pieces (next()'s fast path): name, mode+uid+gid, size, mtime,
+# chksum, typeflag, linkname, magic+version+uname+gname, devmajor+devminor, prefix
+_PLAIN = struct.Struct("100s24s12s12s8sc100s72s16s155s")
 _ZERO_BLOCK = bytes(BLOCK)
 _NUL_TO_SPACE = bytes.maketrans(b"\0", b" ")  # int() takes "0000644 " but not "0000644\0"
 
@@ -216,6 +219,7 @@ class TarCursor:
         self._view = memoryview(b"")
         self._pos = 0
         self._base = 0  # stream offset of the current chunk
+        self._serial = 0  # chunks read so far (not `is`: CPython shares 1-byte bytes objects)
         self._max = max_entries
         self._global_pax: dict[str, bytes] = {}
         # id(global record value) -> (value, its decoded form): a global header's records
@@ -224,6 +228,10 @@ class TarCursor:
         self._shared: dict[int, tuple[bytes, Any]] = {}
         self._path = ""
         self.position = 0  # entries returned so far
+        # (mode+uid+gid, magic+uname+gname, typeflag) header bytes -> (fields
+        # template, ustar magic), for the fast path of next()
+        self._known: dict[tuple[bytes, bytes, bytes], tuple[dict[str, Any], bool]] = {}
+        self._mtimes: dict[bytes, str] = {}  # mtime field -> its text, for the same
 
     @property
     def offset(self) -> int:
@@ -236,6 +244,7 @@ class TarCursor:
             return False
         self._base += len(self._chunk)
         self._chunk, self._view, self._pos = data, memoryview(data), 0
+        self._serial += 1
         return True
 
     def _block(self) -> tuple[bytes, int]:
@@ -318,6 +327,10 @@ class TarCursor:
 
     def skip(self, n: int) -> None:
         """Pass over the n data bytes of the current entry and their padding."""
+        end = self._pos + n + (-n % BLOCK)
+        if end <= len(self._chunk):
+            self._pos = end
+            return
         need = n
         while need:
             avail = len(self._chunk) - self._pos
@@ -343,6 +356,71 @@ class TarCursor:
 
     def next(self) -> tuple[dict[str, Any], int] | None:
         """The next entry's fields and data size; None after the end-of-archive marker."""
+        # The fast path: a plain header (no PAX or GNU records before it, none global)
+        # whose mode, owner, magic and type fields are byte for byte those of an
+        # earlier plain header, parsed then by `_next_full` (a layer has a handful of
+        # such combinations over thousands of entries); the name, size, mtime and checksum
+        # are read here. Anything else, and anything that fails a check here, goes to
+        # `_next_full` with nothing consumed.
+        pos, chunk = self._pos, self._chunk
+        if len(chunk) - pos < BLOCK or self._global_pax:
+            return self._next_full()
+        name, ids, size, mtime, chksum, typeflag, linkname, owners, _, prefix = _PLAIN.unpack_from(chunk, pos)
+        known = self._known.get((ids, owners, typeflag))
+        if known is None:
+            return self._next_full()
+        template, ustar = known
+        view = self._view
+        t = _NUL_TO_SPACE
+        try:  # the checksum (see _checksum_ok), the size and the mtime, by the fast number read
+            if int(chksum.translate(t), 8) != ((zlib.adler32(view[pos : pos + 256]) & 0xFFFF)
+                                                + (zlib.adler32(view[pos + 256 : pos + BLOCK]) & 0xFFFF)
+                                                + 254 - sum(chksum)):
+                return self._next_full()
+            data_size = int(size.translate(t), 8)
+            mtime_s = self._mtimes.get(mtime)
+            if mtime_s is None:
+                if len(self._mtimes) >= 4096:
+                    self._mtimes.clear()
+                mtime_s = self._mtimes[mtime] = sys.intern(str(int(mtime.translate(t), 8)))
+        except ValueError:
+            return self._next_full()
+        if data_size < 0:
+            return self._next_full()
+        position = self.position
+        if position >= self._max:
+            return self._next_full()
+        self.position = position + 1
+        self._pos = pos + BLOCK
+        cut = name.find(b"\0")
+        if cut >= 0:
+            name = name[:cut]
+        if ustar and prefix[0]:
+            name = _string(prefix) + b"/" + name
+        fields = template.copy()
+        kind = fields["type"]
+        if kind == "file" and typeflag == b"\0" and name.endswith(b"/"):
+            kind = fields["type"] = "dir"
+        path = fields["path"] = normalise_path(_decode(name))
+        if kind == "file":
+            if ".wh." in path:
+                base = path.rsplit("/", 1)[-1]
+                if base == ".wh..wh..opq":
+                    kind = fields["type"] = "opaque"
+                elif base.startswith(".wh."):
+                    kind = fields["type"] = "whiteout"
+        elif kind == "symlink":
+            fields["linkname"] = _decode(_string(linkname))
+        elif kind == "hardlink":
+            fields["linkname"] = normalise_path(_decode(_string(linkname)))
+        fields["size"] = data_size
+        fields["mtime"] = mtime_s
+        fields["position"] = position
+        self._path = path
+        return fields, (data_size if kind in ("file", "whiteout", "opaque") else 0)
+
+    def _next_full(self) -> tuple[dict[str, Any], int] | None:
+        """next(), every case: PAX and GNU records, every number format, every check."""
         pax: dict[str, bytes] = {}
         long_name: bytes | None = None
         long_link: bytes | None = None
@@ -398,7 +476,57 @@ class TarCursor:
             records = {**self._global_pax, **pax} if (pax or self._global_pax) else None
             fields = self._fields(kind, header, data_size, typeflag, records, long_name, long_link, position)
             self._path = fields["path"]
+            if records is None and long_name is None and long_link is None and kind not in ("char", "block"):
+                self._remember(header, kind)
             return fields, (fields["size"] if fields["type"] in ("file", "whiteout", "opaque") else 0)
+
+    def mark(self) -> tuple[int, int]:
+        """Where the next header starts (which chunk, offset in it): for `next_same`."""
+        if self._pos == len(self._chunk):  # at the start of the next chunk (so at the first header)
+            return self._serial + 1, 0
+        return self._serial, self._pos
+
+    def next_same(self, leader: TarCursor, mark: tuple[int, int],
+                  head: tuple[dict[str, Any], int]) -> tuple[dict[str, Any], int] | None:
+        """The next entry without parsing it, when its header blocks (PAX and GNU long-name
+        records included) are byte for byte the ones `leader` has just parsed into `head`,
+        starting at `mark` (leader's `mark()` before that `next()`): the same bytes give
+        the same fields, this stream's `position` aside. The fields dict is `head`'s own
+        object when the positions agree (the caller must not change it for one side only).
+        None, with nothing consumed, when the bytes differ, the leader's header crossed a
+        chunk boundary, or either stream has global PAX records (then call `next()`)."""
+        serial, start = mark
+        if leader._serial != serial or leader._global_pax or self._global_pax:
+            return None
+        end = leader._pos
+        if self._pos == len(self._chunk) and not self._advance():
+            return None
+        mine, pos = self._chunk, self._pos
+        if len(mine) - pos < end - start or not mine.startswith(leader._view[start:end], pos):
+            return None
+        fields, size = head
+        position = self.position
+        self.position = position + 1
+        if self.position > self._max:
+            raise LimitError(
+                f"layer has more than {self._max} entries: exceeds max_entries_per_layer; "
+                f"raise with --max-entries-per-layer"
+            )
+        self._pos = pos + end - start
+        self._path = fields["path"]
+        if fields["position"] != position:
+            fields = {**fields, "position": position}
+        return fields, size
+
+    def _remember(self, header: tuple[bytes, ...], kind: str) -> None:
+        """Keep what a plain header's mode, owner, magic and type fields parse to, for the
+        fast path of `next`: the same bytes again give the same values again."""
+        if len(self._known) >= 256:  # a layer of ever new combinations: no help there
+            self._known.clear()
+        (_, mode, uid, gid, _, _, _, typeflag, _, magic, uname, gname, _, _, _) = header
+        fields = self._fields(_TYPES[typeflag], header, 0, b"0", None, None, None, 0)
+        fields.update(path="", type=kind, size=0, mtime="", linkname="", position=0)
+        self._known[(mode + uid + gid, magic + uname + gname, typeflag)] = (fields, magic[:6] == b"ustar\0")
 
     def _fields(self, kind: str, header: tuple[bytes, ...], size: int, typeflag: bytes,
                 records: dict[str, bytes] | None, long_name: bytes | None, long_link: bytes | None,
@@ -590,7 +718,7 @@ class ReadAhead:
 
 def iter_entries(
     stream: BinaryIO, *, capture_limit: int = 0, max_entries: int = DEFAULT_MAX_ENTRIES,
-    content_sink: ContentSink | None = None,
+    content_sink: ContentSink | None = None, digests: bool = True,
 ) -> Iterator[tuple[Entry, bytes | None]]:
     """Each entry of the layer tar in order, its regular files' content hashed (sha256),
     with the content of regular files of at most `capture_limit` bytes. After the last
@@ -601,22 +729,27 @@ def iter_entries(
     may return a writer that receives the content piece by piece (for --report-dir:
     files of any size are streamed, never held in memory).
 
+    With `digests=False` regular files are not hashed (their `digest` is None) unless a
+    content sink or the capture limit asks for their bytes: for listings that show no
+    digests. The blob and diffID are verified all the same.
+
     The stream is read ahead by a thread (ReadAhead), so reading a layer and indexing it
     use two cores."""
     ahead = ReadAhead(stream)
     try:
-        yield from _index(TarCursor(ahead.read, max_entries), capture_limit, content_sink)
+        yield from _index(TarCursor(ahead.read, max_entries), capture_limit, content_sink, digests)
     finally:
         ahead.close()
 
 
-def _index(cursor: TarCursor, capture_limit: int,
-           content_sink: ContentSink | None) -> Iterator[tuple[Entry, bytes | None]]:
+def _index(cursor: TarCursor, capture_limit: int, content_sink: ContentSink | None,
+           digests: bool = True) -> Iterator[tuple[Entry, bytes | None]]:
     sha256 = hashlib.sha256
+    bare = not digests and content_sink is None and capture_limit <= 0  # no file's bytes needed
     with cursor.errors():
         while (header := cursor.next()) is not None:
             fields, size = header
-            if fields["type"] != "file":
+            if fields["type"] != "file" or bare:
                 cursor.skip(size)
                 yield make_entry(fields), None
                 continue

@@ -218,3 +218,54 @@ def test_too_many_entries_is_a_limit_error_naming_the_side():
     with pytest.raises(LimitError, match=r"^image B: layer has more than 10 entries"):
         index_pair(_verifying(small, g.sha256(small), "image A"), _verifying(many, g.sha256(many), "image B"),
                    capture_limit=100, max_entries=10)
+
+
+# -- headers that are the same bytes on both sides (TarCursor.next_same) ------------------
+
+@st.composite
+def headed_layer(draw):
+    """Files whose headers repeat, some with PAX records (xattrs, sub-second mtimes, long names)."""
+    files = []
+    for i in range(draw(st.integers(1, 10))):
+        path = draw(st.sampled_from(["a", "d/e", "x" * 120 + "/long", "é"])) + str(i)
+        extra = draw(st.sampled_from([{}, {}, {"xattrs": {"user.a": b"1"}}, {"mtime": "1700000000.5"},
+                                      {"mode": 0o755}, {"pax": {"comment": "c"}}]))
+        if draw(st.integers(0, 4)) == 0:
+            files.append(g.symlink(path, "t", **extra))
+        else:
+            files.append(g.file(path, draw(contents), **extra))
+    return files
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(headed_layer(), st.data(), chunkings, chunkings)
+def test_same_header_bytes_read_once_give_the_same_entries(files_a, data, sizes_a, sizes_b):
+    # B: A with header changes (mode, mtime, records), content changes and shifted positions
+    files_b = list(files_a)
+    for _ in range(data.draw(st.integers(0, 3))):
+        i = data.draw(st.integers(0, len(files_b) - 1))
+        op = data.draw(st.sampled_from(["mode", "mtime", "xattr", "content", "insert", "drop"]))
+        if op == "mode":
+            files_b[i] = dataclasses.replace(files_b[i], mode=0o600)
+        elif op == "mtime":
+            files_b[i] = dataclasses.replace(files_b[i], mtime="1700000001.25")
+        elif op == "xattr":
+            files_b[i] = dataclasses.replace(files_b[i], xattrs={"user.a": b"2"})
+        elif op == "content" and files_b[i].type == "file":
+            files_b[i] = dataclasses.replace(files_b[i], content=data.draw(contents))
+        elif op == "insert":
+            files_b.insert(i, g.file("inserted", b"new"))
+        elif op == "drop" and len(files_b) > 1:
+            files_b.pop(i)
+    check_agrees(g.layer_tar(files_a), g.layer_tar(files_b), sizes_a, sizes_b, capture_limit=1000)
+
+
+def test_equal_entries_with_equal_headers_are_one_record():
+    files = [g.dir("etc"), g.file("etc/a", b"A" * 3000, xattrs={"user.x": b"1"}), g.symlink("etc/l", "a"),
+             g.file("etc/b", b"B" * 10)]
+    pair = check_agrees(g.layer_tar(files), g.layer_tar(files))
+    assert all(ea is eb for ea, eb in zip(pair.entries_a, pair.entries_b))
+    # a shift in position: equal content, but each side its own record with its own position
+    pair = check_agrees(g.layer_tar(files), g.layer_tar([g.file("first", b"")] + files))
+    assert [e.position for e in pair.entries_b] == list(range(5))
+    assert not any(ea is eb for ea, eb in zip(pair.entries_a, pair.entries_b[1:]))

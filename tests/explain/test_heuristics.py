@@ -116,7 +116,9 @@ def test_version_bump_is_neither_timestamp_nor_random():
 
 
 def test_uuid_is_random_content():
-    d = ts(f"instance={uuid.uuid4()}\n".encode(), f"instance={uuid.uuid4()}\n".encode())
+    # two fixed draws of uuid4 (random ones fail now and then by chance: that rate is what
+    # test_small_random_values_are_random_content_almost_always bounds)
+    d = ts(b"instance=3f2b8c1e-9d4a-4e7b-b6a2-5c0d91e7f348\n", b"instance=a71e05d9-2c63-4f18-8b3e-e94f6a20c7b1\n")
     assert d["random"]["alphabet"] == 16 and d["random"]["spans"] == 1
 
 

@@ -335,3 +335,15 @@ def test_make_entry_is_the_dataclass_constructor():
         assert type(e) is Entry and set(Entry.__slots__) == {f.name for f in dataclasses.fields(Entry)}
         with pytest.raises(dataclasses.FrozenInstanceError):
             e.path = "other"  # type: ignore[misc]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(file_specs(), min_size=1, max_size=5))
+def test_without_digests_the_same_entries_unhashed(files):
+    tar = g.layer_tar(files)
+    hashed = [e for e, _ in entries(tar)]
+    bare = entries(tar, digests=False)
+    assert [e for e, _ in bare] == [dataclasses.replace(e, digest=None) for e in hashed]
+    assert all(content is None for _, content in bare)
+    # a capture limit or a sink still gets the bytes, so the files are hashed then
+    assert [e for e, _ in entries(tar, digests=False, capture_limit=10)] == hashed
