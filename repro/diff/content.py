@@ -31,15 +31,13 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Mapping
+from typing import BinaryIO, Callable, Iterator, Mapping, Protocol, Sequence
 
 from repro.diff.entries import compare_entry
 from repro.diff.finding import Finding
 from repro.errors import InputError
 from repro.oci.model import Entry
 
-if TYPE_CHECKING:
-    from repro.diff.engine import DiffResult
 
 CAPTURE_LIMIT = 4 << 20  # files up to 4 MiB are kept for the explainer
 CAPTURE_BUDGET = 64 << 20  # ... and at most this much in memory in all
@@ -375,7 +373,19 @@ def wanted_keys(findings: tuple[Finding, ...], keep_files: bool) -> set[tuple[Si
     return out
 
 
-def fetch_contents(result: DiffResult) -> Contents:
+class Captured(Protocol):
+    """What the content step needs of a diff's result (repro.diff.engine.DiffResult): its
+    findings and the store its layer reads filled. Declared here, so that the engine
+    imports this module and not the other way round."""
+
+    @property
+    def findings(self) -> Sequence[Finding]: ...
+
+    @property
+    def contents(self) -> ContentStore: ...
+
+
+def fetch_contents(result: Captured) -> Contents:
     """The content step, after the diff: what the findings of `result` need, from what its
     layer reads captured (no image is read). Call it once per result; close what it returns."""
     store = result.contents
