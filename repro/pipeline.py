@@ -147,15 +147,15 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
     result = diff_images(a, b, DiffOptions(platform=plat, policy=options.policy, keep_files=keep,
                                            max_entries=options.limits.max_entries_per_layer,
                                            verify_unread=not options.trust_equal_digests, **hooks))
-    context = ExplainContext.for_images(
-        a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
-        build_started=build_started, refs=(a.ref, b.ref),
-        report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
-    raw = list(result.findings)
-    if provoked_by is not None:
-        raw = [f.with_(provoked_by=provoked_by(f)) for f in raw]
     contents = fetch_contents(result)  # from here on, nothing reads an image
     try:
+        context = ExplainContext.for_images(
+            a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
+            build_started=build_started, refs=(a.ref, b.ref),
+            report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
+        raw = list(result.findings)
+        if provoked_by is not None:
+            raw = [f.with_(provoked_by=provoked_by(f)) for f in raw]
         findings = explain(raw, contents=contents.pair, context=context)
         if options.diffoscope:
             from repro.explain.diffoscope import drill_down

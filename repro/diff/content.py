@@ -208,6 +208,10 @@ class ContentStore:
 
     # -- after the diff ---------------------------------------------------------------------
 
+    def discard(self) -> None:
+        """Let go of everything, spool files included (the diff failed)."""
+        self.hand_over(set()).close()
+
     def hand_over(self, wanted: set[tuple[Side, ContentKey]]) -> Contents:
         """Hand over what `wanted` names; let go of everything else."""
         with self._lock:

@@ -158,8 +158,17 @@ def _pair_manifests(a: Image, b: Image) -> list[tuple[tuple[str, str], ManifestI
 
 
 def diff_images(a: Image, b: Image, options: DiffOptions = DiffOptions()) -> DiffResult:
-    """Compare image A with image B. Pure apart from reading blobs through the images."""
+    """Compare image A with image B. Pure apart from reading blobs through the images.
+    Hand the result to `fetch_contents` (it owns what the diff captured, spool files too)."""
     contents = ContentStore(options.capture_limit, keep_files=options.keep_files, budget=options.capture_budget)
+    try:
+        return _diff(a, b, options, contents)
+    except BaseException:  # a bad layer, a limit, ^C: no spool file outlives the diff
+        contents.discard()
+        raise
+
+
+def _diff(a: Image, b: Image, options: DiffOptions, contents: ContentStore) -> DiffResult:
     findings: list[Finding] = []
     platforms: list[PlatformResult] = []
 
