@@ -132,7 +132,6 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
     cause); `keep_files`: keep every file a finding names for Comparison.extract
     (default: when options.report_dir is set)."""
     from repro.diff import diff_images, fetch_contents
-    from repro.explain import ExplainContext, explain
     from repro.report.document import build_report
 
     try:
@@ -149,18 +148,22 @@ def compare(a: Image, b: Image, options: CompareOptions = CompareOptions(), *,
                                            verify_unread=not options.trust_equal_digests, **hooks))
     contents = fetch_contents(result)  # from here on, nothing reads an image
     try:
-        context = ExplainContext.for_images(
-            a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
-            build_started=build_started, refs=(a.ref, b.ref),
-            report_dir=options.report_dir, platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
         raw = list(result.findings)
         if provoked_by is not None:
             raw = [f.with_(provoked_by=provoked_by(f)) for f in raw]
-        findings = explain(raw, contents=contents.pair, context=context)
-        if options.diffoscope:
-            from repro.explain.diffoscope import drill_down
+        findings = raw
+        if raw:  # a reproducible pair has nothing to explain: repro.explain stays unloaded
+            from repro.explain import ExplainContext, explain
 
-            findings = drill_down(findings, contents.pair)
+            context = ExplainContext.for_images(
+                a, b, source_date_epoch=source_date_epoch, builder_versions=builder_versions,
+                build_started=build_started, refs=(a.ref, b.ref), report_dir=options.report_dir,
+                platform_dirs=sum(p.role == "image" for p in result.platforms) > 1)
+            findings = explain(raw, contents=contents.pair, context=context)
+            if options.diffoscope:
+                from repro.explain.diffoscope import drill_down
+
+                findings = drill_down(findings, contents.pair)
         explained = tuple(findings)
         doc = build_report(result, build=build, findings=explained, trust_equal_digests=options.trust_equal_digests)
     except BaseException:
