@@ -95,7 +95,10 @@ def test_killing_buildkitd_mid_build_raises_and_leaves_nothing(isolated, buildki
 
 
 HOLDER = textwrap.dedent("""
-    import sys, tempfile, time
+    import signal, sys, tempfile, time
+    # as from a terminal: a Python started where SIGINT is ignored (a CI job started in the
+    # background by a non-interactive shell) would inherit SIG_IGN and never see the signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {root!r})
     tempfile.tempdir = {tmp!r}
     from repro.buildkit import EphemeralDaemon

@@ -104,6 +104,12 @@ def test_a_signal_right_after_mkdtemp_leaves_no_partial_dir(tmp_path, monkeypatc
         return made
 
     monkeypatch.setattr(ex.tempfile, "mkdtemp", mkdtemp_then_signal)
-    with fetch_contents(r) as contents, pytest.raises(KeyboardInterrupt):
-        extract(r, r.findings, contents, build_report(r), str(tmp_path / "out"))
+    # Python's own SIGINT handler, whatever this process inherited (a CI job started in the
+    # background by a non-interactive shell has SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with fetch_contents(r) as contents, pytest.raises(KeyboardInterrupt):
+            extract(r, r.findings, contents, build_report(r), str(tmp_path / "out"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert sorted(os.listdir(tmp_path)) == ["a.tar", "b.tar"]
